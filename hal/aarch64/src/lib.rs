@@ -1,0 +1,2 @@
+//! Spinel HAL for aarch64 (to be filled).
+#![no_std]

@@ -1,0 +1,2 @@
+//! Spinel HAL for x86_64 (to be filled).
+#![no_std]

@@ -1,0 +1,2 @@
+//! Spinel ABI (to be filled).
+#![no_std]
