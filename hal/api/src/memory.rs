@@ -56,10 +56,26 @@ pub struct PageFlags {
 }
 
 impl PageFlags {
-    pub const USER_RO: Self = Self { write: false, execute: false, user: true };
-    pub const USER_RW: Self = Self { write: true, execute: false, user: true };
-    pub const USER_RX: Self = Self { write: false, execute: true, user: true };
-    pub const KERNEL_RW: Self = Self { write: true, execute: false, user: false };
+    pub const USER_RO: Self = Self {
+        write: false,
+        execute: false,
+        user: true,
+    };
+    pub const USER_RW: Self = Self {
+        write: true,
+        execute: false,
+        user: true,
+    };
+    pub const USER_RX: Self = Self {
+        write: false,
+        execute: true,
+        user: true,
+    };
+    pub const KERNEL_RW: Self = Self {
+        write: true,
+        execute: false,
+        user: false,
+    };
 }
 
 /// Why a mapping operation failed.
@@ -124,7 +140,9 @@ impl BootInfo {
         &self.regions[..self.region_count]
     }
     pub fn usable(&self) -> impl Iterator<Item = &MemoryRegion> {
-        self.regions().iter().filter(|r| r.kind == MemoryKind::Usable)
+        self.regions()
+            .iter()
+            .filter(|r| r.kind == MemoryKind::Usable)
     }
 }
 

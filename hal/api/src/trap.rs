@@ -6,7 +6,11 @@ pub enum TrapKind {
     /// An access the page tables did not allow. `write` / `execute` tell the
     /// access, `present` whether a translation existed (a protection fault)
     /// or not.
-    PageFault { write: bool, execute: bool, present: bool },
+    PageFault {
+        write: bool,
+        execute: bool,
+        present: bool,
+    },
     /// `ud2`, `udf`, or any instruction the CPU does not decode.
     UndefinedInstruction,
     /// `int3` / `brk`.
@@ -27,7 +31,11 @@ pub enum TrapKind {
 pub enum ArchFacts {
     /// x86_64: the interrupt vector, its error code (0 when it pushes none)
     /// and cr2 (meaningful for page faults; 0 otherwise).
-    X86_64 { vector: u64, error_code: u64, cr2: u64 },
+    X86_64 {
+        vector: u64,
+        error_code: u64,
+        cr2: u64,
+    },
     /// arm64: ESR_EL1 and FAR_EL1 (FAR is 0 when the class sets none).
     Aarch64 { esr: u64, far: u64 },
 }
