@@ -1,6 +1,124 @@
+//! The bootable Spinel kernel.
+//!
+//! This binary is thin glue: the HAL (picked in [`arch`]) boots the machine
+//! and calls [`kernel_main`]; the kernel sets up memory and its hooks, then
+//! either runs its in-guest self-tests (`-append test`) or starts the system.
+//! Design rules kept here:
+//! - architecture is named in `arch.rs` only; everything else talks to the
+//!   HAL contract (`spinel_hal_api::Platform`);
+//! - the kernel runs with interrupts disabled: it is preempted only at the
+//!   user/kernel boundary, so kernel state needs no interrupt-safe locking;
+//! - a panic never hangs: it prints message, location and backtrace and
+//!   powers the machine off with a failure status.
 #![no_std]
 #![no_main]
+
+extern crate alloc;
+
+mod arch;
+mod console;
+mod memory;
+mod sched;
+mod selftest;
+mod trap;
+
+use arch::Arch;
+use core::sync::atomic::{AtomicBool, Ordering};
+use spinel_hal_api::{BootInfo, ExitCode, KernelHooks, Platform};
+
+spinel_hal_api::kernel_entry!(kernel_main);
+
+fn kernel_main(info: &'static BootInfo) -> ! {
+    println!(
+        "Spinel {} ({}), booted via {}",
+        env!("CARGO_PKG_VERSION"),
+        Arch::ARCH,
+        info.source
+    );
+    print_memory_map(info);
+    let stats = memory::init(info);
+    println!(
+        "memory: {} MiB usable, heap {} MiB at {:#x}, {} pages free",
+        stats.usable_bytes >> 20,
+        stats.heap_bytes >> 20,
+        stats.heap_start.0,
+        memory::FRAMES.lock().free_pages()
+    );
+    Arch::init(KernelHooks {
+        kernel_trap: trap::kernel_trap,
+        irq: trap::irq,
+    });
+    sched::init();
+
+    let mut words = info.cmdline.split_ascii_whitespace();
+    match words.next() {
+        Some("test") => {
+            let filter = words.next();
+            let failed = selftest::run_all(filter);
+            Arch::power_off(if failed == 0 {
+                ExitCode::Success
+            } else {
+                ExitCode::Failure
+            });
+        }
+        _ => {
+            println!("Spinel is up. Nothing else to run yet: powering off.");
+            Arch::power_off(ExitCode::Success);
+        }
+    }
+}
+
+fn print_memory_map(info: &BootInfo) {
+    println!("memory map ({} regions):", info.region_count);
+    for region in info.regions() {
+        println!(
+            "  {:#012x}-{:#012x} {:>8} KiB {:?}",
+            region.start.0,
+            region.start.0 + region.len,
+            region.len >> 10,
+            region.kind
+        );
+    }
+    println!(
+        "kernel image: {:#x}-{:#x}",
+        info.kernel_start.0, info.kernel_end.0
+    );
+}
+
+static PANICKING: AtomicBool = AtomicBool::new(false);
+
 #[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    loop {}
+fn panic(panic: &core::panic::PanicInfo<'_>) -> ! {
+    Arch::disable_interrupts();
+    if PANICKING.swap(true, Ordering::SeqCst) {
+        // A panic while panicking: print the least and stop.
+        console::print_unlocked(format_args!(
+            "\nKERNEL PANIC (nested): {}\n",
+            panic.message()
+        ));
+        Arch::power_off(ExitCode::Failure);
+    }
+    console::print_unlocked(format_args!("\nKERNEL PANIC"));
+    if let Some(location) = panic.location() {
+        console::print_unlocked(format_args!(
+            " at {}:{}:{}",
+            location.file(),
+            location.line(),
+            location.column()
+        ));
+    }
+    console::print_unlocked(format_args!(": {}\n", panic.message()));
+    print_backtrace();
+    Arch::power_off(ExitCode::Failure);
+}
+
+/// Print the return addresses of the current call chain; `cargo xtask`
+/// symbolizes lines of this form when it shows a failed run.
+pub fn print_backtrace() {
+    let mut frames = [0usize; 32];
+    let count = Arch::backtrace(&mut frames);
+    console::print_unlocked(format_args!("backtrace:\n"));
+    for (index, pc) in frames[..count].iter().enumerate() {
+        console::print_unlocked(format_args!("  #{index:<2} {pc:#018x}\n"));
+    }
 }

@@ -1,0 +1,294 @@
+//! Booting a kernel under QEMU: command lines per architecture, timeouts,
+//! console capture, exit-code verdicts and the gdb command.
+
+use crate::Arch;
+use crate::provision::qemu_binary;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// QEMU's exit status when the kernel powers off with success / failure:
+/// `(code << 1) | 1` for the codes 0x10 and 0x11 of `spinel_hal_api::ExitCode`.
+const EXIT_SUCCESS: i32 = 33;
+const EXIT_FAILURE: i32 = 35;
+
+/// What to boot.
+pub struct Guest<'a> {
+    pub arch: Arch,
+    pub kernel: &'a Path,
+    pub cmdline: &'a str,
+    pub extra: &'a [String],
+    /// Halt at the first instruction with the gdbstub on this port.
+    pub gdb: Option<u16>,
+}
+
+/// The QEMU command for a guest.
+pub fn command(guest: &Guest<'_>) -> Command {
+    let mut command = Command::new(qemu_binary(guest.arch));
+    command.args([
+        "-m",
+        "256M",
+        "-no-reboot",
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-serial",
+        "stdio",
+    ]);
+    match guest.arch {
+        Arch::X86_64 => {
+            command.args(["-M", "microvm", "-cpu", "max"]);
+            // microvm creates only COM1 from -serial; the debugger link is COM2.
+            command.args([
+                "-chardev",
+                "null,id=link",
+                "-device",
+                "isa-serial,chardev=link,iobase=0x2f8,irq=3",
+            ]);
+            command.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
+        }
+        Arch::Aarch64 => {
+            command.args(["-M", "virt", "-cpu", "cortex-a76", "-semihosting"]);
+            // The second PL011 (0x0904_0000) carries the debugger link.
+            command.args(["-serial", "null"]);
+        }
+    }
+    command.arg("-kernel").arg(guest.kernel);
+    if !guest.cmdline.is_empty() {
+        command.args(["-append", guest.cmdline]);
+    }
+    if let Some(port) = guest.gdb {
+        command.args(["-gdb", &format!("tcp::{port}"), "-S"]);
+    }
+    command.args(guest.extra);
+    command
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Verdict {
+    Success,
+    Failure,
+    /// QEMU exited with a status the kernel never produces (a crash, a
+    /// triple fault with -no-reboot, a QEMU error).
+    Unexpected(Option<i32>),
+    TimedOut,
+}
+
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub console: String,
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    /// A failure report: what happened, the console's tail and a symbolized
+    /// backtrace when the kernel printed one.
+    pub fn describe(&self, arch: Arch, kernel: &Path) -> String {
+        let what = match self.verdict {
+            Verdict::Success => "succeeded".to_string(),
+            Verdict::Failure => "the kernel reported failure".to_string(),
+            Verdict::Unexpected(Some(code)) => format!("QEMU exited with unexpected status {code}"),
+            Verdict::Unexpected(None) => "QEMU was killed by a signal".to_string(),
+            Verdict::TimedOut => format!(
+                "the guest hung and was killed after {:.0} s",
+                self.elapsed.as_secs_f64()
+            ),
+        };
+        let lines: Vec<&str> = self.console.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(25)..];
+        let mut text = format!("{} guest: {what}; last console lines:\n", arch.name());
+        for line in tail {
+            text.push_str("  | ");
+            text.push_str(line);
+            text.push('\n');
+        }
+        text.push_str(&symbolize_backtrace(&self.console, kernel));
+        text
+    }
+}
+
+/// Boot and wait for the guest to power off, killing it after `timeout_s`.
+/// With `live`, the console is echoed as it arrives (and stdin passed in).
+pub fn run(guest: &Guest<'_>, timeout_s: u64, live: bool) -> Result<Outcome, String> {
+    let mut command = command(guest);
+    command.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    command.stdin(if live {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    });
+    let started = Instant::now();
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", qemu_binary(guest.arch)))?;
+    let console = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let console = console.clone();
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if live {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(&buf[..n]);
+                    let _ = out.flush();
+                }
+                console
+                    .lock()
+                    .expect("console lock")
+                    .extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let timeout = Duration::from_secs(timeout_s);
+    let status = loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(|e| format!("waiting for QEMU: {e}"))?
+        {
+            break Some(status);
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = reader.join();
+    let console = String::from_utf8_lossy(&console.lock().expect("console lock")).replace('\r', "");
+    let verdict = match status {
+        None => Verdict::TimedOut,
+        Some(status) => match status.code() {
+            Some(EXIT_SUCCESS) => Verdict::Success,
+            Some(EXIT_FAILURE) => Verdict::Failure,
+            code => Verdict::Unexpected(code),
+        },
+    };
+    Ok(Outcome {
+        verdict,
+        console,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Start QEMU in the background (for gdb), its console on our terminal.
+pub fn spawn_detached(guest: &Guest<'_>) -> Result<Child, String> {
+    command(guest)
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", qemu_binary(guest.arch)))
+}
+
+/// The gdb-multiarch command that attaches to a halted guest and stops at the
+/// kernel's entry into Rust.
+pub fn gdb_command(arch: Arch, kernel: &Path, port: u16) -> Vec<String> {
+    let gdb_arch = match arch {
+        Arch::X86_64 => "i386:x86-64",
+        Arch::Aarch64 => "aarch64",
+    };
+    vec![
+        "gdb-multiarch".into(),
+        "-q".into(),
+        kernel.display().to_string(),
+        "-ex".into(),
+        format!("set architecture {gdb_arch}"),
+        "-ex".into(),
+        format!("target remote localhost:{port}"),
+        "-ex".into(),
+        "hbreak spinel_kernel_main".into(),
+        "-ex".into(),
+        "continue".into(),
+    ]
+}
+
+pub fn shell_quote(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| {
+            if w.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./:=".contains(c))
+            {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Symbolize the `  #N 0x...` lines of a kernel backtrace with
+/// llvm-symbolizer, when it is installed.
+fn symbolize_backtrace(console: &str, kernel: &Path) -> String {
+    let addresses: Vec<&str> = console
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            l.strip_prefix('#')?
+                .split_whitespace()
+                .nth(1)
+                .filter(|a| a.starts_with("0x"))
+        })
+        .collect();
+    if addresses.is_empty() {
+        return String::new();
+    }
+    let Ok(out) = Command::new("llvm-symbolizer")
+        .arg(format!("--obj={}", kernel.display()))
+        .arg("--inlining")
+        .args(&addresses)
+        .output()
+    else {
+        return String::new();
+    };
+    format!(
+        "backtrace, symbolized:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    )
+}
+
+/// The per-test lines and the summary a guest printed.
+pub struct TestReport {
+    pub lines: Vec<String>,
+    pub passed: usize,
+    pub failed: usize,
+    /// The guest's own `N passed, M failed` line, if it got that far.
+    pub summary: Option<(usize, usize)>,
+}
+
+impl TestReport {
+    pub fn parse(console: &str) -> TestReport {
+        let mut report = TestReport {
+            lines: Vec::new(),
+            passed: 0,
+            failed: 0,
+            summary: None,
+        };
+        for line in console.lines() {
+            if line.starts_with("test ") && line.contains(" ... ") {
+                if line.ends_with(" ... ok") {
+                    report.passed += 1;
+                } else {
+                    report.failed += 1;
+                }
+                report.lines.push(line.to_string());
+            } else if let Some((p, f)) = parse_summary(line) {
+                report.summary = Some((p, f));
+            }
+        }
+        report
+    }
+}
+
+fn parse_summary(line: &str) -> Option<(usize, usize)> {
+    let (passed, rest) = line.trim().split_once(" passed, ")?;
+    let failed = rest.strip_suffix(" failed")?;
+    Some((passed.parse().ok()?, failed.parse().ok()?))
+}
