@@ -179,7 +179,12 @@ pub trait UserContext: Clone + Default {
     const REGISTER_NAMES: &'static [&'static str];
 
     /// Registers for a thread that starts at `pc` with stack `sp` and the two
-    /// first arguments set.
+    /// first arguments set, entered as if `pc` were a C function
+    /// `extern "C" fn(arg0, arg1)` called with `sp` (16-byte aligned) as the
+    /// stack top: the HAL applies its architecture's entry convention (on
+    /// x86_64 a zero return-address slot below `sp`, so that `rsp % 16 == 8`
+    /// at entry; on aarch64 `sp` as is, with a zero link register), so
+    /// user runtimes need no assembly entry stub.
     fn new(pc: u64, sp: u64, arg0: u64, arg1: u64) -> Self;
     /// Enter user mode in the current address space and run until a trap
     /// brings control back. Interrupts are enabled in user mode and disabled
