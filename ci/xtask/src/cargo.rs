@@ -19,31 +19,77 @@ fn cargo() -> Command {
     command
 }
 
-/// Build the kernel image for `arch`; returns the ELF's path.
-pub fn build_kernel(arch: Arch, release: bool) -> Result<PathBuf, String> {
+/// The user programs packed into the boot image: every crate under
+/// `services/`, by directory name (which is also its package name).
+pub fn user_programs() -> Result<Vec<String>, String> {
+    let dir = workspace_root().join("services");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).map_err(|e| format!("reading {}: {e}", dir.display()))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.join("Cargo.toml").exists()
+            && let Some(name) = path.file_name().and_then(|n| n.to_str())
+        {
+            names.push(name.to_string());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn profile_dir(arch: Arch, release: bool) -> PathBuf {
+    let profile = if release { "release" } else { "debug" };
+    workspace_root().join("target").join(arch.target()).join(profile)
+}
+
+/// Build the user programs for `arch` and pack them into a boot image;
+/// returns the image's path.
+pub fn build_boot_image(arch: Arch, release: bool) -> Result<PathBuf, String> {
+    let programs = user_programs()?;
     let mut command = cargo();
-    command.args([
-        "build",
-        "--package",
-        "spinel-kernel",
-        "--target",
-        arch.target(),
-    ]);
+    command.args(["build", "--target", arch.target()]);
+    for program in &programs {
+        command.args(["--package", program]);
+    }
     if release {
         command.arg("--release");
     }
-    let status = command
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    let status = command.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("building the {} user programs failed", arch.name()));
+    }
+    let dir = profile_dir(arch, release);
+    let mut files = Vec::new();
+    for program in &programs {
+        let path = dir.join(program);
+        let bytes = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        files.push((program.as_str(), bytes));
+    }
+    let borrowed: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+    let image = spinel_bootfs::pack(&borrowed)?;
+    let path = dir.join("boot.img");
+    // Rewrite only when the contents change, so the kernel is not rebuilt
+    // for nothing.
+    if std::fs::read(&path).ok().as_deref() != Some(image.as_slice()) {
+        std::fs::write(&path, &image).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    Ok(path)
+}
+
+/// Build the user programs, the boot image and the kernel that embeds it,
+/// for `arch`; returns the kernel ELF's path.
+pub fn build_kernel(arch: Arch, release: bool) -> Result<PathBuf, String> {
+    let image = build_boot_image(arch, release)?;
+    let mut command = cargo();
+    command.args(["build", "--package", "spinel-kernel", "--target", arch.target()]);
+    command.env("SPINEL_BOOT_IMAGE", &image);
+    if release {
+        command.arg("--release");
+    }
+    let status = command.status().map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
         return Err(format!("building the {} kernel failed", arch.name()));
     }
-    let profile = if release { "release" } else { "debug" };
-    Ok(workspace_root()
-        .join("target")
-        .join(arch.target())
-        .join(profile)
-        .join("spinel-kernel"))
+    Ok(profile_dir(arch, release).join("spinel-kernel"))
 }
 
 /// Run a command, echoing its standard output, and return it.
@@ -69,9 +115,9 @@ fn run_echoing(mut command: Command) -> Result<(bool, String), String> {
 pub fn host_tests() -> Result<(usize, usize), String> {
     println!("\n== host: cargo test");
     let mut command = cargo();
-    command.args(["test", "--workspace", "--exclude", "spinel-kernel"]);
-    for arch in Arch::ALL {
-        command.args(["--exclude", hal_package(arch)]);
+    command.args(["test", "--workspace"]);
+    for package in target_only_packages()? {
+        command.args(["--exclude", &package]);
     }
     let (ok, output) = run_echoing(command)?;
     let (mut passed, mut failed) = (0, 0);
@@ -96,6 +142,15 @@ pub fn host_tests() -> Result<(usize, usize), String> {
     Ok((passed, failed))
 }
 
+/// Packages that only build for the bare-metal targets: the kernel, the
+/// HALs, the user runtime and the user programs.
+pub fn target_only_packages() -> Result<Vec<String>, String> {
+    let mut packages: Vec<String> = vec!["spinel-kernel".into(), "spinel-rt".into()];
+    packages.extend(Arch::ALL.iter().map(|&a| hal_package(a).to_string()));
+    packages.extend(user_programs()?);
+    Ok(packages)
+}
+
 pub fn hal_package(arch: Arch) -> &'static str {
     match arch {
         Arch::X86_64 => "spinel-hal-x86_64",
@@ -105,35 +160,31 @@ pub fn hal_package(arch: Arch) -> &'static str {
 
 /// `cargo fmt --check` and clippy (host crates, then each target's crates),
 /// each counted as one check; returns (passed, failed).
-pub fn lint(arches: &[Arch]) -> (usize, usize) {
+pub fn lint(arches: &[Arch]) -> Result<(usize, usize), String> {
     println!("\n== lint: rustfmt and clippy");
+    let target_only = target_only_packages()?;
     let mut checks: Vec<(String, Command)> = Vec::new();
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
     checks.push(("rustfmt".into(), fmt));
     let mut host = cargo();
-    host.args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--exclude",
-        "spinel-kernel",
-    ]);
-    for arch in Arch::ALL {
-        host.args(["--exclude", hal_package(arch)]);
+    host.args(["clippy", "--workspace", "--all-targets"]);
+    for package in &target_only {
+        host.args(["--exclude", package]);
     }
     host.args(["--", "-D", "warnings"]);
     checks.push(("clippy host".into(), host));
     for &arch in arches {
         let mut target = cargo();
-        target.args([
-            "clippy",
-            "--package",
-            "spinel-kernel",
-            "--package",
-            hal_package(arch),
-        ]);
-        target.args(["--target", arch.target(), "--", "-D", "warnings"]);
+        target.args(["clippy", "--target", arch.target()]);
+        for package in &target_only {
+            // Each target checks its own HAL only.
+            if Arch::ALL.iter().any(|&other| other != arch && hal_package(other) == package) {
+                continue;
+            }
+            target.args(["--package", package]);
+        }
+        target.args(["--", "-D", "warnings"]);
         checks.push((format!("clippy {}", arch.name()), target));
     }
     let (mut passed, mut failed) = (0, 0);
@@ -146,5 +197,5 @@ pub fn lint(arches: &[Arch]) -> (usize, usize) {
             failed += 1;
         }
     }
-    (passed, failed)
+    Ok((passed, failed))
 }

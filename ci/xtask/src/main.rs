@@ -214,7 +214,7 @@ fn cmd_test(options: &Options) -> Result<(), String> {
     }
     let mut rows: Vec<(String, usize, usize)> = Vec::new();
     if options.lint {
-        let (passed, failed) = cargo::lint(&options.arches);
+        let (passed, failed) = cargo::lint(&options.arches)?;
         rows.push(("lint".into(), passed, failed));
     }
     if options.host_tests {
