@@ -1,0 +1,159 @@
+//! Virtual memory objects: a size and a sparse array of committed pages.
+
+use crate::PhysicalMemory;
+use alloc::vec::Vec;
+use spinel_abi::Status;
+use spinel_hal_api::{PAGE_SIZE, PhysAddr};
+
+/// Largest VMO we create (1 GiB): bounds the page array.
+pub const MAX_VMO_SIZE: u64 = 1 << 30;
+
+/// A VMO. Pages are committed (allocated, zeroed) on first touch.
+pub struct Vmo {
+    memory: &'static dyn PhysicalMemory,
+    size: u64,
+    pages: spin::Mutex<Vec<Option<PhysAddr>>>,
+}
+
+impl core::fmt::Debug for Vmo {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Vmo")
+            .field("size", &self.size)
+            .field("committed", &self.committed_pages())
+            .finish()
+    }
+}
+
+impl Vmo {
+    /// A VMO of `size` bytes (rounded up to whole pages).
+    pub fn new(memory: &'static dyn PhysicalMemory, size: u64) -> Result<Vmo, Status> {
+        if size > MAX_VMO_SIZE {
+            return Err(Status::OUT_OF_RANGE);
+        }
+        let size = size.next_multiple_of(PAGE_SIZE as u64);
+        let pages = (size / PAGE_SIZE as u64) as usize;
+        let mut array = Vec::new();
+        array
+            .try_reserve_exact(pages)
+            .map_err(|_| Status::NO_MEMORY)?;
+        array.resize(pages, None);
+        Ok(Vmo {
+            memory,
+            size,
+            pages: spin::Mutex::new(array),
+        })
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Pages allocated so far.
+    pub fn committed_pages(&self) -> usize {
+        self.pages.lock().iter().filter(|p| p.is_some()).count()
+    }
+
+    /// The physical page backing byte `offset`, committing it if needed.
+    pub fn commit(&self, offset: u64) -> Result<PhysAddr, Status> {
+        if offset >= self.size {
+            return Err(Status::OUT_OF_RANGE);
+        }
+        let index = (offset / PAGE_SIZE as u64) as usize;
+        let mut pages = self.pages.lock();
+        if let Some(page) = pages[index] {
+            return Ok(page);
+        }
+        let page = self.memory.alloc_zeroed().ok_or(Status::NO_MEMORY)?;
+        pages[index] = Some(page);
+        Ok(page)
+    }
+
+    fn check_range(&self, offset: u64, len: usize) -> Result<(), Status> {
+        match offset.checked_add(len as u64) {
+            Some(end) if end <= self.size => Ok(()),
+            _ => Err(Status::OUT_OF_RANGE),
+        }
+    }
+
+    /// Copy out `out.len()` bytes from `offset`. Uncommitted pages read as
+    /// zeros and stay uncommitted.
+    pub fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), Status> {
+        self.check_range(offset, out.len())?;
+        let pages = self.pages.lock();
+        let mut done = 0;
+        while done < out.len() {
+            let at = offset + done as u64;
+            let in_page = (at % PAGE_SIZE as u64) as usize;
+            let chunk = (PAGE_SIZE - in_page).min(out.len() - done);
+            match pages[(at / PAGE_SIZE as u64) as usize] {
+                Some(page) => self
+                    .memory
+                    .read(page, in_page, &mut out[done..done + chunk]),
+                None => out[done..done + chunk].fill(0),
+            }
+            done += chunk;
+        }
+        Ok(())
+    }
+
+    /// Copy `data` in at `offset`, committing pages as needed.
+    pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), Status> {
+        self.check_range(offset, data.len())?;
+        let mut done = 0;
+        while done < data.len() {
+            let at = offset + done as u64;
+            let in_page = (at % PAGE_SIZE as u64) as usize;
+            let chunk = (PAGE_SIZE - in_page).min(data.len() - done);
+            let page = self.commit(at)?;
+            self.memory.write(page, in_page, &data[done..done + chunk]);
+            done += chunk;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Vmo {
+    fn drop(&mut self) {
+        for page in self.pages.get_mut().iter().flatten() {
+            self.memory.free(*page);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::FakeMemory;
+
+    #[test]
+    fn pages_commit_on_first_write_and_read_back() {
+        let memory = FakeMemory::leaked();
+        let vmo = Vmo::new(memory, 3 * 4096 + 1).unwrap();
+        assert_eq!(vmo.size(), 4 * 4096);
+        assert_eq!(vmo.committed_pages(), 0);
+        let mut buf = [0xffu8; 16];
+        vmo.read(4090, &mut buf).unwrap();
+        assert_eq!(buf, [0; 16]);
+        assert_eq!(vmo.committed_pages(), 0, "reading commits nothing");
+        vmo.write(4090, b"across a page!").unwrap();
+        assert_eq!(vmo.committed_pages(), 2);
+        let mut back = [0u8; 14];
+        vmo.read(4090, &mut back).unwrap();
+        assert_eq!(&back, b"across a page!");
+        assert_eq!(
+            vmo.read(4 * 4096 - 1, &mut [0; 2]),
+            Err(Status::OUT_OF_RANGE)
+        );
+        assert_eq!(vmo.write(u64::MAX, &[1]), Err(Status::OUT_OF_RANGE));
+        drop(vmo);
+        assert_eq!(memory.pages_in_use(), 0, "dropping the VMO frees its pages");
+    }
+
+    #[test]
+    fn oversized_vmo_is_refused() {
+        assert_eq!(
+            Vmo::new(FakeMemory::leaked(), MAX_VMO_SIZE + 1).unwrap_err(),
+            Status::OUT_OF_RANGE
+        );
+    }
+}
