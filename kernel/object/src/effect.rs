@@ -1,0 +1,121 @@
+//! What the object layer asks of the rest of the kernel.
+//!
+//! The object layer never runs, blocks or wakes a CPU thread itself. Every
+//! change of a user thread's fate is queued as an [`Effect`]; the kernel glue
+//! drains the queue ([`crate::Kernel::take_effects`]) after each call and
+//! carries the effects out in order. Tests drain the same queue, which makes
+//! delivery deterministic and steppable without real threads.
+
+use spinel_abi::thread::{MAX_GENERAL_REGS, RegisterLayout};
+use spinel_abi::{Koid, PortPacket, Signals, Status};
+
+/// A copy of a stopped thread's general registers: `count` 64-bit slots in
+/// the order of the architecture's [`RegisterLayout`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Registers {
+    pub count: usize,
+    pub slots: [u64; MAX_GENERAL_REGS],
+}
+
+impl Registers {
+    /// All-zero registers for a layout.
+    pub const fn zeroed(layout: &RegisterLayout) -> Self {
+        Registers {
+            count: layout.count,
+            slots: [0; MAX_GENERAL_REGS],
+        }
+    }
+
+    /// Registers of a new thread: pc, sp and the two arguments set.
+    pub fn for_start(layout: &RegisterLayout, pc: u64, sp: u64, arg0: u64, arg1: u64) -> Self {
+        let mut regs = Self::zeroed(layout);
+        regs.slots[layout.pc] = pc;
+        regs.slots[layout.sp] = sp;
+        regs.slots[layout.arg0] = arg0;
+        regs.slots[layout.arg1] = arg1;
+        regs
+    }
+
+    /// The used slots.
+    pub fn as_slice(&self) -> &[u64] {
+        &self.slots[..self.count]
+    }
+
+    pub fn get(&self, index: usize) -> Option<u64> {
+        self.as_slice().get(index).copied()
+    }
+
+    pub fn set(&mut self, index: usize, value: u64) -> bool {
+        if index < self.count {
+            self.slots[index] = value;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The slots as `thread_read_state` returns them (`count * 8` bytes).
+    pub fn write_bytes(&self, out: &mut [u8]) -> usize {
+        for (i, slot) in self.as_slice().iter().enumerate() {
+            out[i * 8..i * 8 + 8].copy_from_slice(&slot.to_le_bytes());
+        }
+        self.count * 8
+    }
+
+    /// Replace the slots from `thread_write_state` bytes (exactly `count * 8`).
+    pub fn read_bytes(&mut self, bytes: &[u8]) {
+        for (i, chunk) in bytes.chunks_exact(8).take(self.count).enumerate() {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.slots[i] = u64::from_le_bytes(word);
+        }
+    }
+}
+
+/// The result data of a system call that blocked and has now finished.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Completion {
+    /// Nothing but the status (nanosleep, a canceled wait ...).
+    None,
+    /// `object_wait_one`: the signals observed.
+    Signals(Signals),
+    /// `port_wait`: the packet dequeued.
+    Packet(PortPacket),
+}
+
+/// How a parked thread re-enters user mode.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RunEntry {
+    /// First entry: load these registers (pc, sp, arguments; a debugger may
+    /// have changed them during THREAD_STARTING).
+    Start(Registers),
+    /// Return from an exception: load these registers, which a handler may
+    /// have changed. `syscall_status` is set when the exception was raised
+    /// inside a system call (POLICY_ERROR): the call returns that status.
+    Registers {
+        regs: Registers,
+        syscall_status: Option<Status>,
+    },
+    /// A blocked system call finished: return `status` (and `completion`'s
+    /// data) to user mode with the registers the glue kept.
+    Syscall {
+        status: Status,
+        completion: Completion,
+    },
+    /// Nothing changed (resumed from suspension): continue as it was.
+    Continue,
+}
+
+/// One instruction to the kernel glue.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Effect {
+    /// The thread must not run user code until a later [`Effect::Run`]
+    /// (it blocked in an exception or a wait, or was suspended).
+    Park { thread: Koid },
+    /// The thread may run user code again, entering as `entry` says.
+    Run { thread: Koid, entry: RunEntry },
+    /// The thread is finished and never runs again: tear down its kernel side.
+    Exit { thread: Koid },
+    /// The process's last thread is gone: its address space may be freed.
+    ProcessExited { process: Koid, return_code: i64 },
+}
