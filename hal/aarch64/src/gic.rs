@@ -10,6 +10,7 @@ use spinel_hal_api::PhysAddr;
 const GICD_CTLR: usize = 0x000;
 const GICD_ISENABLER: usize = 0x100;
 const GICD_ICENABLER: usize = 0x180;
+const GICD_ISPENDR: usize = 0x200;
 const GICD_ICPENDR: usize = 0x280;
 const GICD_IPRIORITYR: usize = 0x400;
 const GICD_ITARGETSR: usize = 0x800;
@@ -93,6 +94,13 @@ pub fn enable(intid: u32, trigger: Trigger) {
         write(config, (read(config) & !(1 << bit)) | edge);
     }
     write(distributor(GICD_ISENABLER + 4 * (id / 32)), 1 << (id % 32));
+}
+
+/// Make an interrupt pending by software (it is then delivered like one
+/// raised by its device).
+pub fn set_pending(intid: u32) {
+    let id = intid as usize;
+    write(distributor(GICD_ISPENDR + 4 * (id / 32)), 1 << (id % 32));
 }
 
 /// Acknowledge the highest-priority pending interrupt: its IAR value (to be

@@ -30,6 +30,8 @@ const ICR: usize = 0x44;
 const INT_RX: u32 = 1 << 4; // receive
 const INT_RT: u32 = 1 << 6; // receive timeout
 const INT_ALL: u32 = 0x7ff;
+/// Empty polls after which a line with FIFOs off counts as quiet.
+const QUIET_POLLS: u32 = 256;
 
 /// One PL011, by the kernel virtual address of its registers.
 #[derive(Clone, Copy)]
@@ -52,7 +54,28 @@ impl Uart {
         unsafe { self.register(offset).write_volatile(value) }
     }
 
-    fn init(self) {
+    /// Set the line up (8 bits, FIFOs on). Turning the FIFOs on empties
+    /// them, and while they are off QEMU holds one byte and refills it as
+    /// soon as it is read: so drain what is there into `early` first.
+    fn init(self, early: Option<&mut EarlyBytes>) {
+        if let Some(early) = early
+            && self.read(LCR_H) & LCR_H_FEN == 0
+        {
+            // QEMU refills the holding register from its I/O thread shortly
+            // after a read: call the line quiet only after it stayed empty
+            // for a while.
+            let mut quiet = 0;
+            while quiet < QUIET_POLLS && early.len < early.bytes.len() {
+                match self.read_byte() {
+                    Some(byte) => {
+                        early.bytes[early.len] = byte;
+                        early.len += 1;
+                        quiet = 0;
+                    }
+                    None => quiet += 1,
+                }
+            }
+        }
         self.write_register(CR, 0);
         self.write_register(IMSC, 0);
         self.write_register(ICR, INT_ALL);
@@ -95,15 +118,33 @@ static DEBUG_LINK: AtomicU64 = AtomicU64::new(0);
 /// The debug link's receive interrupt is wanted (set by `Platform::init`).
 static DEBUG_LINK_IRQ: AtomicBool = AtomicBool::new(false);
 
+/// Bytes that reached a line before its FIFO was enabled.
+pub struct EarlyBytes {
+    bytes: [u8; 64],
+    len: usize,
+    taken: usize,
+}
+
+impl EarlyBytes {
+    const EMPTY: Self = Self {
+        bytes: [0; 64],
+        len: 0,
+        taken: 0,
+    };
+}
+
+static EARLY: spin::Mutex<EarlyBytes> = spin::Mutex::new(EarlyBytes::EMPTY);
+
 pub fn init_console() {
-    console().init();
+    // Console input is not used: what was typed before boot may go.
+    console().init(None);
 }
 
 pub fn init_debug_link(uart: Option<(u64, u32)>) {
     if let Some((physical, _)) = uart {
         DEBUG_LINK.store(physical, Ordering::Relaxed);
         if let Some(link) = debug_link() {
-            link.init();
+            link.init(Some(&mut EARLY.lock()));
         }
     }
 }
@@ -123,6 +164,15 @@ pub fn enable_debug_link_interrupt() {
     DEBUG_LINK_IRQ.store(true, Ordering::Relaxed);
     crate::gic::enable(intid, crate::gic::Trigger::Level);
     link.write_register(IMSC, INT_RX | INT_RT);
+    // Bytes drained before the FIFO was on raise no interrupt by
+    // themselves: announce them.
+    let pending = {
+        let early = EARLY.lock();
+        early.taken < early.len
+    };
+    if pending {
+        crate::gic::set_pending(intid);
+    }
 }
 
 /// The debug link raised its interrupt: mask it until the kernel drains the
@@ -139,6 +189,14 @@ pub fn debug_link_read(buf: &mut [u8]) -> usize {
         return 0;
     };
     let mut n = 0;
+    {
+        let mut early = EARLY.lock();
+        while n < buf.len() && early.taken < early.len {
+            buf[n] = early.bytes[early.taken];
+            early.taken += 1;
+            n += 1;
+        }
+    }
     while n < buf.len() {
         match link.read_byte() {
             Some(byte) => {

@@ -6,7 +6,7 @@
 
 use crate::{devicetree, gic};
 use aarch64_cpu::registers::{
-    CNTFRQ_EL0, CNTV_CTL_EL0, CNTV_CVAL_EL0, CNTVCT_EL0, Readable, Writeable,
+    CNTFRQ_EL0, CNTKCTL_EL1, CNTV_CTL_EL0, CNTV_CVAL_EL0, CNTVCT_EL0, Readable, Writeable,
 };
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -21,8 +21,12 @@ fn frequency() -> u64 {
     CNTFRQ_EL0.get().max(1)
 }
 
+/// Remember the boot time and let EL0 read the virtual counter and its
+/// frequency (so user space reads ticks without a system call); EL0 gets
+/// no access to the physical counter or to any timer.
 pub fn mark_boot() {
     BOOT_COUNT.store(CNTVCT_EL0.get(), Ordering::Relaxed);
+    CNTKCTL_EL1.write(CNTKCTL_EL1::EL0VCTEN::SET);
 }
 
 pub fn now_ns() -> u64 {
