@@ -1,0 +1,289 @@
+//! User threads: [`UserContext`] and `run`, which enters ring 3 and returns
+//! at the next trap; plus the self-test's user program.
+//!
+//! Spinel's x86_64 system call ABI: `syscall` with the number in `rax` and
+//! arguments in `rdi, rsi, rdx, r10, r8, r9, r12, r13`; the result comes
+//! back in `rax`; `rcx` and `r11` are clobbered by the instruction itself.
+
+use core::fmt;
+use core::sync::atomic::Ordering;
+
+use spinel_hal_api::{TrapKind, TrapRecord, UserExit};
+use x86_64::registers::model_specific::{FsBase, GsBase};
+
+use crate::cpu::{self, USER_CODE_SELECTOR, USER_DATA_SELECTOR};
+use crate::entry::{self, SYSCALL_VECTOR, TrapFrame};
+use crate::trap::{self, Interrupt};
+
+// RFLAGS bits.
+const RFLAGS_RESERVED_ONE: u64 = 1 << 1;
+const RFLAGS_INTERRUPT: u64 = 1 << 9;
+/// What user mode may set: the arithmetic flags, TF (single-step, for
+/// debuggers), DF, AC (alignment checking) and ID. Never IF, IOPL, NT, RF.
+const RFLAGS_USER_MASK: u64 = 0x0000_0000_0024_0dd5;
+
+/// First non-canonical address of the lower half.
+const LOWER_HALF_END: u64 = 1 << 47;
+const GENERAL_PROTECTION: u64 = 13;
+
+/// FXSAVE image: x87, MMX and SSE state (512 bytes, 16-byte aligned).
+#[repr(C, align(16))]
+#[derive(Clone)]
+struct FpuState([u8; 512]);
+
+impl Default for FpuState {
+    /// The state after `finit` and with the default MXCSR: all floating
+    /// point exceptions masked, round to nearest.
+    fn default() -> Self {
+        const FCW_OFFSET: usize = 0;
+        const MXCSR_OFFSET: usize = 24;
+        let mut image = [0u8; 512];
+        image[FCW_OFFSET..FCW_OFFSET + 2].copy_from_slice(&0x037fu16.to_le_bytes());
+        image[MXCSR_OFFSET..MXCSR_OFFSET + 4].copy_from_slice(&0x1f80u32.to_le_bytes());
+        Self(image)
+    }
+}
+
+/// Saved user-mode state of one thread.
+///
+/// The [`TrapFrame`] comes first and ends 16-byte aligned because, while
+/// the thread runs, TSS.rsp0 points at its end: traps from user mode push
+/// the registers directly into it (see `entry.rs`). `fs_base` and `gs_base`
+/// are the thread's segment bases (the kernel uses neither), and the FPU
+/// state is switched with the thread because user code may use SSE.
+#[repr(C, align(16))]
+#[derive(Clone, Default)]
+pub struct UserContext {
+    frame: TrapFrame,
+    fs_base: u64,
+    gs_base: u64,
+    fpu: FpuState,
+}
+
+const _: () = assert!(core::mem::size_of::<TrapFrame>().is_multiple_of(16));
+
+impl fmt::Debug for UserContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use spinel_hal_api::UserContext as _;
+        let mut map = f.debug_map();
+        for (index, name) in Self::REGISTER_NAMES.iter().enumerate() {
+            map.entry(
+                name,
+                &format_args!("{:#x}", self.register(index).unwrap_or(0)),
+            );
+        }
+        map.finish()
+    }
+}
+
+fn is_canonical(address: u64) -> bool {
+    // Bits 63..47 all equal.
+    ((address as i64) << 16 >> 16) as u64 == address
+}
+
+impl UserContext {
+    /// The trap that would occur on entering user mode at a non-canonical
+    /// `rip` (the CPU would raise it in kernel mode, on the thread's frame,
+    /// so it is reported without entering).
+    fn bad_rip(&self) -> UserExit {
+        UserExit::Exception(TrapRecord {
+            kind: TrapKind::General,
+            pc: self.frame.rip,
+            sp: self.frame.rsp,
+            fault_address: None,
+            from_user: true,
+            arch: spinel_hal_api::ArchFacts::X86_64 {
+                vector: GENERAL_PROTECTION,
+                error_code: 0,
+                cr2: 0,
+            },
+        })
+    }
+
+    /// One trip to user mode and back.
+    fn enter(&mut self) {
+        let frame = &raw mut self.frame;
+        let frame_top = frame as u64 + core::mem::size_of::<TrapFrame>() as u64;
+        cpu::set_kernel_stack(frame_top);
+        entry::USER_FRAME_TOP.store(frame_top, Ordering::Relaxed);
+        FsBase::write(x86_64::VirtAddr::new_truncate(self.fs_base));
+        GsBase::write(x86_64::VirtAddr::new_truncate(self.gs_base));
+        // sysret is cheaper but restores neither rcx nor r11, so it only
+        // returns from a system call (which clobbers both anyway).
+        let sysret = self.frame.vector == SYSCALL_VECTOR;
+        // SAFETY: interrupts are disabled; the frame holds user selectors, a
+        // sanitised RFLAGS (IF set, IOPL 0) and a canonical lower-half rip
+        // (checked by `run`), so the CPU enters ring 3 rather than faulting
+        // in ring 0; TSS.rsp0 and USER_FRAME_TOP point at the end of this
+        // frame, which stays borrowed until enter_user returns. FXRSTOR
+        // reads a 16-byte aligned FXSAVE image (only ever written by
+        // FXSAVE or the defaults above).
+        unsafe {
+            core::arch::asm!("fxrstor64 [{}]", in(reg) &raw const self.fpu, options(nostack, readonly));
+            entry::spinel_x86_64_enter_user(frame, u64::from(sysret));
+            core::arch::asm!("fxsave64 [{}]", in(reg) &raw mut self.fpu, options(nostack));
+        }
+        self.fs_base = FsBase::read().as_u64();
+        self.gs_base = GsBase::read().as_u64();
+    }
+}
+
+impl spinel_hal_api::UserContext for UserContext {
+    const REGISTER_NAMES: &'static [&'static str] = &[
+        "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10", "r11", "r12",
+        "r13", "r14", "r15", "rip", "rflags", "fs_base", "gs_base",
+    ];
+
+    fn new(pc: u64, sp: u64, arg0: u64, arg1: u64) -> Self {
+        let mut context = Self::default();
+        context.frame.rip = pc;
+        context.frame.rsp = sp;
+        context.frame.rdi = arg0;
+        context.frame.rsi = arg1;
+        context.frame.rflags = RFLAGS_RESERVED_ONE | RFLAGS_INTERRUPT;
+        context
+    }
+
+    fn run(&mut self) -> UserExit {
+        x86_64::instructions::interrupts::disable();
+        loop {
+            if self.frame.rip >= LOWER_HALF_END {
+                return self.bad_rip();
+            }
+            self.frame.cs = USER_CODE_SELECTOR.into();
+            self.frame.ss = USER_DATA_SELECTOR.into();
+            self.frame.rflags =
+                (self.frame.rflags & RFLAGS_USER_MASK) | RFLAGS_INTERRUPT | RFLAGS_RESERVED_ONE;
+            self.enter();
+
+            return match self.frame.vector {
+                SYSCALL_VECTOR => UserExit::Syscall,
+                0..32 => UserExit::Exception(trap::record(&self.frame, true)),
+                vector => match trap::acknowledge(vector) {
+                    Interrupt::Deliver(irq) => {
+                        trap::deliver_irq(irq);
+                        UserExit::Interrupt(irq)
+                    }
+                    // Nothing happened as far as the thread is concerned.
+                    Interrupt::Ignore => continue,
+                },
+            };
+        }
+    }
+
+    fn pc(&self) -> u64 {
+        self.frame.rip
+    }
+    fn set_pc(&mut self, pc: u64) {
+        self.frame.rip = pc;
+    }
+    fn sp(&self) -> u64 {
+        self.frame.rsp
+    }
+    fn set_sp(&mut self, sp: u64) {
+        self.frame.rsp = sp;
+    }
+
+    fn syscall_number(&self) -> u64 {
+        self.frame.rax
+    }
+    fn syscall_args(&self) -> [u64; 8] {
+        let f = &self.frame;
+        [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9, f.r12, f.r13]
+    }
+    fn set_syscall_result(&mut self, value: u64) {
+        self.frame.rax = value;
+    }
+
+    fn register(&self, index: usize) -> Option<u64> {
+        let f = &self.frame;
+        Some(match index {
+            0 => f.rax,
+            1 => f.rbx,
+            2 => f.rcx,
+            3 => f.rdx,
+            4 => f.rsi,
+            5 => f.rdi,
+            6 => f.rbp,
+            7 => f.rsp,
+            8 => f.r8,
+            9 => f.r9,
+            10 => f.r10,
+            11 => f.r11,
+            12 => f.r12,
+            13 => f.r13,
+            14 => f.r14,
+            15 => f.r15,
+            16 => f.rip,
+            17 => f.rflags,
+            18 => self.fs_base,
+            19 => self.gs_base,
+            _ => return None,
+        })
+    }
+
+    /// Also refuses values the CPU could not load: non-canonical segment
+    /// bases. (RFLAGS is sanitised on every entry instead.)
+    fn set_register(&mut self, index: usize, value: u64) -> bool {
+        let f = &mut self.frame;
+        let slot = match index {
+            0 => &mut f.rax,
+            1 => &mut f.rbx,
+            2 => &mut f.rcx,
+            3 => &mut f.rdx,
+            4 => &mut f.rsi,
+            5 => &mut f.rdi,
+            6 => &mut f.rbp,
+            7 => &mut f.rsp,
+            8 => &mut f.r8,
+            9 => &mut f.r9,
+            10 => &mut f.r10,
+            11 => &mut f.r11,
+            12 => &mut f.r12,
+            13 => &mut f.r13,
+            14 => &mut f.r14,
+            15 => &mut f.r15,
+            16 => &mut f.rip,
+            17 => &mut f.rflags,
+            18 | 19 if !is_canonical(value) => return false,
+            18 => &mut self.fs_base,
+            19 => &mut self.gs_base,
+            _ => return false,
+        };
+        *slot = value;
+        true
+    }
+}
+
+// The self-test's user program (position independent): system call
+// TEST_BLOB_SYSCALL with TEST_BLOB_ARG0, then a read of TEST_BLOB_FAULT_ADDR.
+core::arch::global_asm!(
+    r#"
+    .section .rodata.spinel_user_test_blob, "a"
+    .global spinel_x86_64_user_blob_start
+    .global spinel_x86_64_user_blob_end
+spinel_x86_64_user_blob_start:
+    mov eax, {syscall}
+    mov edi, {arg0}
+    syscall
+    mov eax, {fault}
+    mov rax, qword ptr [rax]
+    ud2
+spinel_x86_64_user_blob_end:
+    "#,
+    syscall = const spinel_hal_api::TEST_BLOB_SYSCALL,
+    arg0 = const spinel_hal_api::TEST_BLOB_ARG0,
+    fault = const spinel_hal_api::TEST_BLOB_FAULT_ADDR,
+);
+
+unsafe extern "C" {
+    static spinel_x86_64_user_blob_start: u8;
+    static spinel_x86_64_user_blob_end: u8;
+}
+
+pub(crate) fn test_blob() -> &'static [u8] {
+    let start = &raw const spinel_x86_64_user_blob_start;
+    let end = &raw const spinel_x86_64_user_blob_end;
+    // SAFETY: the two labels delimit the program in read-only data above.
+    unsafe { core::slice::from_raw_parts(start, end as usize - start as usize) }
+}
