@@ -30,6 +30,8 @@ core::arch::global_asm!(
     .balign 4
     .global spinel_boot_start
 spinel_boot_start:
+    .cfi_startproc
+    .cfi_undefined x30                  // the root of every backtrace
     // Exception level: continue at EL1, leave EL2, refuse anything else.
     mrs     x9, CurrentEL
     ubfx    x9, x9, #2, #2
@@ -145,6 +147,7 @@ spinel_boot_start:
 
 9:  wfe
     b       9b
+    .cfi_endproc
 
     // Switch TTBR1 to `x0`; called at its *physical* address through the
     // identity map, so no TTBR1 translation is in use while the tables

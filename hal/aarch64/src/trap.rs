@@ -42,7 +42,9 @@ core::arch::global_asm!(
     r#"
     // Save the interrupted state as a TrapFrame on the current (SP_EL1)
     // stack. CFI: the interrupted frame's sp is the CFA, its pc is the saved
-    // ELR (DWARF column 33, ELR_mode), x29/x30 are in their slots.
+    // ELR, described as DWARF column 32 (PC) and made the return column (gdb
+    // on aarch64 takes a rule for column 32 over its "pc = x30" default),
+    // and x29/x30 are in their slots.
     .macro SPINEL_SAVE_FRAME
     sub     sp, sp, #{frame_size}
     .cfi_adjust_cfa_offset {frame_size}
@@ -68,7 +70,7 @@ core::arch::global_asm!(
     mrs     x1, elr_el1
     mrs     x2, spsr_el1
     stp     x1, x2, [sp, #(16 * 16)]
-    .cfi_rel_offset 33, (16 * 16)
+    .cfi_rel_offset 32, (16 * 16)
     mrs     x3, esr_el1
     mrs     x4, far_el1
     stp     x3, x4, [sp, #(17 * 16)]
@@ -147,7 +149,7 @@ spinel_exception_vectors:
 spinel_kernel_sync_entry:
     .cfi_startproc
     .cfi_signal_frame
-    .cfi_return_column 33
+    .cfi_return_column 32
     .cfi_def_cfa sp, 0
     SPINEL_SAVE_FRAME
     mov     x0, sp
@@ -159,7 +161,7 @@ spinel_kernel_sync_entry:
 spinel_kernel_irq_entry:
     .cfi_startproc
     .cfi_signal_frame
-    .cfi_return_column 33
+    .cfi_return_column 32
     .cfi_def_cfa sp, 0
     SPINEL_SAVE_FRAME
     mov     x0, sp
@@ -171,7 +173,7 @@ spinel_kernel_irq_entry:
 spinel_unexpected_entry:
     .cfi_startproc
     .cfi_signal_frame
-    .cfi_return_column 33
+    .cfi_return_column 32
     .cfi_def_cfa sp, 0
     SPINEL_SAVE_FRAME
     ldr     x1, [sp]                    // the vector number saved as x0
