@@ -30,8 +30,12 @@ fn exited(effects: &[Effect], tid: u64) -> bool {
 /// A job with one policy entry, made before it has children.
 fn job_with_policy(w: &mut World, condition: u32, action: u32) -> Task {
     let job = w.job(w.root_h);
-    let policy = PolicyBasic { condition, policy: action };
-    w.k.sys_job_set_policy(w.sup, job.h, JOB_POL_RELATIVE, JOB_POL_BASIC, &[policy]).unwrap();
+    let policy = PolicyBasic {
+        condition,
+        policy: action,
+    };
+    w.k.sys_job_set_policy(w.sup, job.h, JOB_POL_RELATIVE, JOB_POL_BASIC, &[policy])
+        .unwrap();
     job
 }
 
@@ -40,14 +44,20 @@ fn c01_bad_options_or_debugger_on_thread_is_invalid_args() {
     let mut w = World::new();
     let p = w.spawn(w.root_h);
     for options in [2, 3, 0x100, u32::MAX] {
-        assert_eq!(w.k.sys_task_create_exception_channel(w.sup, p.ph, options), Err(Status::INVALID_ARGS));
+        assert_eq!(
+            w.k.sys_task_create_exception_channel(w.sup, p.ph, options),
+            Err(Status::INVALID_ARGS)
+        );
     }
     assert_eq!(
         w.k.sys_task_create_exception_channel(w.sup, p.th, EXCEPTION_CHANNEL_DEBUGGER),
         Err(Status::INVALID_ARGS)
     );
     // Options are checked first, even before the handle.
-    assert_eq!(w.k.sys_task_create_exception_channel(w.sup, HandleValue(0x1234_5673), 4), Err(Status::INVALID_ARGS));
+    assert_eq!(
+        w.k.sys_task_create_exception_channel(w.sup, HandleValue(0x1234_5673), 4),
+        Err(Status::INVALID_ARGS)
+    );
 }
 
 #[test]
@@ -55,22 +65,44 @@ fn c02_any_missing_required_right_or_enumerate_is_access_denied() {
     let mut w = World::new();
     let p = w.spawn(w.root_h);
     let job = w.job(w.root_h);
-    for (task, full) in [(p.th, Rights::DEFAULT_THREAD), (p.ph, Rights::DEFAULT_PROCESS), (job.h, Rights::DEFAULT_JOB)] {
-        for right in [Rights::INSPECT, Rights::DUPLICATE, Rights::TRANSFER, Rights::MANAGE_THREAD] {
-            let h = w.k.sys_handle_duplicate(w.sup, task, full.difference(right)).unwrap();
-            assert_eq!(w.k.sys_task_create_exception_channel(w.sup, h, 0), Err(Status::ACCESS_DENIED), "{right:?}");
+    for (task, full) in [
+        (p.th, Rights::DEFAULT_THREAD),
+        (p.ph, Rights::DEFAULT_PROCESS),
+        (job.h, Rights::DEFAULT_JOB),
+    ] {
+        for right in [
+            Rights::INSPECT,
+            Rights::DUPLICATE,
+            Rights::TRANSFER,
+            Rights::MANAGE_THREAD,
+        ] {
+            let h =
+                w.k.sys_handle_duplicate(w.sup, task, full.difference(right))
+                    .unwrap();
+            assert_eq!(
+                w.k.sys_task_create_exception_channel(w.sup, h, 0),
+                Err(Status::ACCESS_DENIED),
+                "{right:?}"
+            );
         }
     }
     for task in [p.ph, job.h] {
-        let h = w.k.sys_handle_duplicate(w.sup, task, Rights::EXCEPTION_CHANNEL_REQUIRED).unwrap();
-        assert_eq!(w.k.sys_task_create_exception_channel(w.sup, h, 0), Err(Status::ACCESS_DENIED));
+        let h =
+            w.k.sys_handle_duplicate(w.sup, task, Rights::EXCEPTION_CHANNEL_REQUIRED)
+                .unwrap();
+        assert_eq!(
+            w.k.sys_task_create_exception_channel(w.sup, h, 0),
+            Err(Status::ACCESS_DENIED)
+        );
         assert_eq!(
             w.k.sys_task_create_exception_channel(w.sup, h, EXCEPTION_CHANNEL_DEBUGGER),
             Err(Status::ACCESS_DENIED)
         );
     }
     // A thread needs no ENUMERATE.
-    let h = w.k.sys_handle_duplicate(w.sup, p.th, Rights::EXCEPTION_CHANNEL_REQUIRED).unwrap();
+    let h =
+        w.k.sys_handle_duplicate(w.sup, p.th, Rights::EXCEPTION_CHANNEL_REQUIRED)
+            .unwrap();
     assert!(w.k.sys_task_create_exception_channel(w.sup, h, 0).is_ok());
 }
 
@@ -80,21 +112,46 @@ fn c03_policy_denying_channels_is_access_denied_and_non_task_is_wrong_type() {
     let job = job_with_policy(&mut w, POL_NEW_CHANNEL, POL_ACTION_DENY);
     let p = w.spawn(job.h);
     let target = w.spawn(w.root_h);
-    let h = w.k.grant_handle(p.pid, target.pid, Rights::DEFAULT_PROCESS).unwrap();
-    assert_eq!(w.k.sys_task_create_exception_channel(p.tid, h, 0), Err(Status::ACCESS_DENIED));
+    let h =
+        w.k.grant_handle(p.pid, target.pid, Rights::DEFAULT_PROCESS)
+            .unwrap();
+    assert_eq!(
+        w.k.sys_task_create_exception_channel(p.tid, h, 0),
+        Err(Status::ACCESS_DENIED)
+    );
     assert_eq!(w.k.sys_channel_create(p.tid, 0), Err(Status::ACCESS_DENIED));
     // NEW_ANY covers channels too.
     let job2 = job_with_policy(&mut w, POL_NEW_ANY, POL_ACTION_DENY);
     let p2 = w.spawn(job2.h);
-    let h2 = w.k.grant_handle(p2.pid, target.pid, Rights::DEFAULT_PROCESS).unwrap();
-    assert_eq!(w.k.sys_task_create_exception_channel(p2.tid, h2, 0), Err(Status::ACCESS_DENIED));
+    let h2 =
+        w.k.grant_handle(p2.pid, target.pid, Rights::DEFAULT_PROCESS)
+            .unwrap();
+    assert_eq!(
+        w.k.sys_task_create_exception_channel(p2.tid, h2, 0),
+        Err(Status::ACCESS_DENIED)
+    );
 
     let port = w.port();
     let port_koid = w.koid(port);
-    let strong = w.k.grant_handle(w.sup_proc, port_koid, Rights::DEFAULT_PORT | Rights::MANAGE_THREAD | Rights::ENUMERATE).unwrap();
-    assert_eq!(w.k.sys_task_create_exception_channel(w.sup, strong, 0), Err(Status::WRONG_TYPE));
-    assert_eq!(w.k.sys_task_create_exception_channel(w.sup, HandleValue(0x7777_7773), 0), Err(Status::BAD_HANDLE));
-    assert_eq!(w.k.sys_task_create_exception_channel(w.sup, HandleValue::INVALID, 0), Err(Status::BAD_HANDLE));
+    let strong =
+        w.k.grant_handle(
+            w.sup_proc,
+            port_koid,
+            Rights::DEFAULT_PORT | Rights::MANAGE_THREAD | Rights::ENUMERATE,
+        )
+        .unwrap();
+    assert_eq!(
+        w.k.sys_task_create_exception_channel(w.sup, strong, 0),
+        Err(Status::WRONG_TYPE)
+    );
+    assert_eq!(
+        w.k.sys_task_create_exception_channel(w.sup, HandleValue(0x7777_7773), 0),
+        Err(Status::BAD_HANDLE)
+    );
+    assert_eq!(
+        w.k.sys_task_create_exception_channel(w.sup, HandleValue::INVALID, 0),
+        Err(Status::BAD_HANDLE)
+    );
 }
 
 #[test]
@@ -102,10 +159,19 @@ fn c04_channel_end_has_exactly_transfer_wait_read() {
     let mut w = World::new();
     let p = w.spawn(w.root_h);
     let job = w.job(w.root_h);
-    for (task, options) in [(p.th, 0), (p.ph, 0), (p.ph, EXCEPTION_CHANNEL_DEBUGGER), (job.h, 0), (job.h, EXCEPTION_CHANNEL_DEBUGGER)] {
+    for (task, options) in [
+        (p.th, 0),
+        (p.ph, 0),
+        (p.ph, EXCEPTION_CHANNEL_DEBUGGER),
+        (job.h, 0),
+        (job.h, EXCEPTION_CHANNEL_DEBUGGER),
+    ] {
         let ch = w.exception_channel(task, options);
         assert_eq!(w.rights(ch), Rights::TRANSFER | Rights::WAIT | Rights::READ);
-        assert_eq!(w.k.sys_channel_write(w.sup, ch, 0, b"x", &[]), Err(Status::ACCESS_DENIED));
+        assert_eq!(
+            w.k.sys_channel_write(w.sup, ch, 0, b"x", &[]),
+            Err(Status::ACCESS_DENIED)
+        );
     }
 }
 
@@ -114,9 +180,17 @@ fn c05_second_channel_already_bound_until_closed_and_32_job_debuggers() {
     let mut w = World::new();
     let p = w.spawn(w.root_h);
     let job = w.job(w.root_h);
-    for (task, options) in [(p.th, 0), (p.ph, 0), (p.ph, EXCEPTION_CHANNEL_DEBUGGER), (job.h, 0)] {
+    for (task, options) in [
+        (p.th, 0),
+        (p.ph, 0),
+        (p.ph, EXCEPTION_CHANNEL_DEBUGGER),
+        (job.h, 0),
+    ] {
         let first = w.exception_channel(task, options);
-        assert_eq!(w.k.sys_task_create_exception_channel(w.sup, task, options), Err(Status::ALREADY_BOUND));
+        assert_eq!(
+            w.k.sys_task_create_exception_channel(w.sup, task, options),
+            Err(Status::ALREADY_BOUND)
+        );
         w.close(first);
         let again = w.exception_channel(task, options);
         w.close(again);
@@ -145,13 +219,19 @@ fn c06_dead_task_is_bad_state_and_death_closes_all_five_kinds() {
     let debugger_ch = w.exception_channel(p.ph, EXCEPTION_CHANNEL_DEBUGGER);
     let job_ch = w.exception_channel(job.h, 0);
     let job_debugger_ch = w.exception_channel(job.h, EXCEPTION_CHANNEL_DEBUGGER);
-    let koids: Vec<_> = [thread_ch, process_ch, debugger_ch, job_ch, job_debugger_ch].iter().map(|&h| w.koid(h)).collect();
+    let koids: Vec<_> = [thread_ch, process_ch, debugger_ch, job_ch, job_debugger_ch]
+        .iter()
+        .map(|&h| w.koid(h))
+        .collect();
     assert!(koids.iter().all(|&k| !w.peer_closed(k)));
 
     w.k.sys_task_kill(w.sup, extra.h).unwrap();
     assert!(w.peer_closed(koids[0]), "thread channel");
     assert!(!w.peer_closed(koids[1]));
-    assert_eq!(w.k.sys_task_create_exception_channel(w.sup, extra.h, 0), Err(Status::BAD_STATE));
+    assert_eq!(
+        w.k.sys_task_create_exception_channel(w.sup, extra.h, 0),
+        Err(Status::BAD_STATE)
+    );
 
     w.k.sys_task_kill(w.sup, p.ph).unwrap();
     assert!(w.peer_closed(koids[1]), "process channel");
@@ -159,14 +239,26 @@ fn c06_dead_task_is_bad_state_and_death_closes_all_five_kinds() {
     assert!(!w.peer_closed(koids[3]));
     w.close(process_ch);
     w.close(debugger_ch);
-    assert_eq!(w.k.sys_task_create_exception_channel(w.sup, p.ph, 0), Err(Status::BAD_STATE));
-    assert_eq!(w.k.sys_task_create_exception_channel(w.sup, p.ph, EXCEPTION_CHANNEL_DEBUGGER), Err(Status::BAD_STATE));
+    assert_eq!(
+        w.k.sys_task_create_exception_channel(w.sup, p.ph, 0),
+        Err(Status::BAD_STATE)
+    );
+    assert_eq!(
+        w.k.sys_task_create_exception_channel(w.sup, p.ph, EXCEPTION_CHANNEL_DEBUGGER),
+        Err(Status::BAD_STATE)
+    );
 
     w.k.sys_task_kill(w.sup, job.h).unwrap();
     assert!(w.peer_closed(koids[3]), "job channel");
     assert!(w.peer_closed(koids[4]), "job debugger channel");
-    assert_eq!(w.k.sys_task_create_exception_channel(w.sup, job.h, 0), Err(Status::BAD_STATE));
-    assert_eq!(w.k.sys_task_create_exception_channel(w.sup, job.h, EXCEPTION_CHANNEL_DEBUGGER), Err(Status::BAD_STATE));
+    assert_eq!(
+        w.k.sys_task_create_exception_channel(w.sup, job.h, 0),
+        Err(Status::BAD_STATE)
+    );
+    assert_eq!(
+        w.k.sys_task_create_exception_channel(w.sup, job.h, EXCEPTION_CHANNEL_DEBUGGER),
+        Err(Status::BAD_STATE)
+    );
     w.invariants();
 }
 
@@ -178,20 +270,40 @@ fn c07_message_is_24_bytes_and_one_handle_with_pid_tid_type() {
     w.fault(p.tid, TrapKind::SoftwareBreakpoint);
     let mut bytes = [0u8; 100];
     let mut handles = [HandleValue::INVALID; 8];
-    let sizes = w.k.sys_channel_read(w.sup, ch, 0, &mut bytes, &mut handles).unwrap();
+    let sizes =
+        w.k.sys_channel_read(w.sup, ch, 0, &mut bytes, &mut handles)
+            .unwrap();
     assert_eq!((sizes.bytes, sizes.handles), (24, 1));
     let info = ExceptionInfo::from_bytes(bytes[..24].try_into().unwrap());
-    assert_eq!(info, ExceptionInfo { pid: p.pid, tid: p.tid, exception_type: EXCP_SW_BREAKPOINT, padding: 0 });
+    assert_eq!(
+        info,
+        ExceptionInfo {
+            pid: p.pid,
+            tid: p.tid,
+            exception_type: EXCP_SW_BREAKPOINT,
+            padding: 0
+        }
+    );
     let mut buf = [0; HandleBasicInfo::SIZE];
-    w.k.sys_object_get_info(w.sup, handles[0], INFO_HANDLE_BASIC, &mut buf).unwrap();
+    w.k.sys_object_get_info(w.sup, handles[0], INFO_HANDLE_BASIC, &mut buf)
+        .unwrap();
     let basic = HandleBasicInfo::from_bytes(&buf);
     assert_eq!(basic.object_type, spinel_abi::ObjectType::EXCEPTION.0);
-    assert_eq!(Rights(basic.rights), Rights::TRANSFER | Rights::INSPECT | Rights::GET_PROPERTY | Rights::SET_PROPERTY);
+    assert_eq!(
+        Rights(basic.rights),
+        Rights::TRANSFER | Rights::INSPECT | Rights::GET_PROPERTY | Rights::SET_PROPERTY
+    );
     // A too-small buffer tells the sizes and keeps the message.
-    w.k.sys_handle_close(w.sup, handles[0]).unwrap();
+    w.answer(handles[0], EXCEPTION_STATE_HANDLED);
+    w.effects();
     w.fault(p.tid, GP);
-    let err = w.k.sys_channel_read(w.sup, ch, 0, &mut bytes[..8], &mut handles).unwrap_err();
-    assert_eq!((err.status, err.needed.bytes, err.needed.handles), (Status::BUFFER_TOO_SMALL, 24, 1));
+    let err =
+        w.k.sys_channel_read(w.sup, ch, 0, &mut bytes[..8], &mut handles)
+            .unwrap_err();
+    assert_eq!(
+        (err.status, err.needed.bytes, err.needed.handles),
+        (Status::BUFFER_TOO_SMALL, 24, 1)
+    );
     assert!(w.read_exception(ch).is_some());
 }
 
@@ -202,8 +314,14 @@ fn c08_exception_handle_not_duplicable_and_thread_channel_get_process_denied() {
     let thread_ch = w.exception_channel(p.th, 0);
     w.fault(p.tid, GP);
     let (_, exc) = w.read_exception(thread_ch).unwrap();
-    assert_eq!(w.k.sys_handle_duplicate(w.sup, exc, Rights::SAME_RIGHTS), Err(Status::ACCESS_DENIED));
-    assert_eq!(w.k.sys_exception_get_process(w.sup, exc), Err(Status::ACCESS_DENIED));
+    assert_eq!(
+        w.k.sys_handle_duplicate(w.sup, exc, Rights::SAME_RIGHTS),
+        Err(Status::ACCESS_DENIED)
+    );
+    assert_eq!(
+        w.k.sys_exception_get_process(w.sup, exc),
+        Err(Status::ACCESS_DENIED)
+    );
     let th = w.k.sys_exception_get_thread(w.sup, exc).unwrap();
     assert_eq!(w.koid(th), p.tid);
     assert_eq!(w.rights(th), Rights::DEFAULT_THREAD);
@@ -212,13 +330,22 @@ fn c08_exception_handle_not_duplicable_and_thread_channel_get_process_denied() {
     // From a process channel both work, with the creating handle's rights.
     let mut w = World::new();
     let p = w.spawn(w.root_h);
-    let limited = w.k.sys_handle_duplicate(w.sup, p.ph, Rights::EXCEPTION_CHANNEL_REQUIRED | Rights::ENUMERATE).unwrap();
+    let limited =
+        w.k.sys_handle_duplicate(
+            w.sup,
+            p.ph,
+            Rights::EXCEPTION_CHANNEL_REQUIRED | Rights::ENUMERATE,
+        )
+        .unwrap();
     let ch = w.exception_channel(limited, 0);
     w.fault(p.tid, GP);
     let (_, exc) = w.read_exception(ch).unwrap();
     let ph = w.k.sys_exception_get_process(w.sup, exc).unwrap();
     assert_eq!(w.koid(ph), p.pid);
-    assert_eq!(w.rights(ph), Rights::EXCEPTION_CHANNEL_REQUIRED | Rights::ENUMERATE);
+    assert_eq!(
+        w.rights(ph),
+        Rights::EXCEPTION_CHANNEL_REQUIRED | Rights::ENUMERATE
+    );
 }
 
 #[test]
@@ -228,7 +355,10 @@ fn c09_waiting_thread_reports_blocked_exception_and_handler_kind() {
     let p = w.spawn(job.h);
     assert_eq!(w.thread_info(p.th).state, THREAD_STATE_RUNNING);
     let chans = [
-        (w.exception_channel(p.ph, EXCEPTION_CHANNEL_DEBUGGER), EXCEPTION_CHANNEL_TYPE_DEBUGGER),
+        (
+            w.exception_channel(p.ph, EXCEPTION_CHANNEL_DEBUGGER),
+            EXCEPTION_CHANNEL_TYPE_DEBUGGER,
+        ),
         (w.exception_channel(p.th, 0), EXCEPTION_CHANNEL_TYPE_THREAD),
         (w.exception_channel(p.ph, 0), EXCEPTION_CHANNEL_TYPE_PROCESS),
         (w.exception_channel(job.h, 0), EXCEPTION_CHANNEL_TYPE_JOB),
@@ -245,25 +375,49 @@ fn c09_waiting_thread_reports_blocked_exception_and_handler_kind() {
     let mut w = World::new();
     let p = w.spawn(w.root_h);
     let port = w.port();
-    w.k.sys_task_bind_exception_port(w.sup, p.th, port, 1, 0).unwrap();
+    w.k.sys_task_bind_exception_port(w.sup, p.th, port, 1, 0)
+        .unwrap();
     w.fault(p.tid, GP);
     let info = w.thread_info(p.th);
-    assert_eq!((info.state, info.wait_exception_channel_type), (THREAD_STATE_BLOCKED_EXCEPTION, EXCEPTION_CHANNEL_TYPE_THREAD));
+    assert_eq!(
+        (info.state, info.wait_exception_channel_type),
+        (
+            THREAD_STATE_BLOCKED_EXCEPTION,
+            EXCEPTION_CHANNEL_TYPE_THREAD
+        )
+    );
 }
 
 /// Channels on every slot; fault; pass it on; return the order of receipt.
-fn walk_order(w: &mut World, chans: &[(HandleValue, &'static str)], tid: u64, second_chance_from: Option<&str>) -> Vec<&'static str> {
+fn walk_order(
+    w: &mut World,
+    chans: &[(HandleValue, &'static str)],
+    tid: u64,
+    second_chance_from: Option<&str>,
+) -> Vec<&'static str> {
     let mut order = Vec::new();
     w.fault(tid, GP);
     loop {
-        let Some((ch, name, exc)) = chans.iter().find_map(|&(ch, name)| w.read_exception(ch).map(|(_, e)| (ch, name, e))) else {
+        let Some((info, name, exc)) = chans
+            .iter()
+            .find_map(|&(ch, name)| w.read_exception(ch).map(|(i, e)| (i, name, e)))
+        else {
             break;
         };
-        let _ = ch;
+        if info.exception_type == EXCP_THREAD_EXITING {
+            // The process died after everyone passed; its threads' last words.
+            w.close(exc);
+            continue;
+        }
         order.push(name);
         if Some(name) == second_chance_from && !order[..order.len() - 1].contains(&name) {
-            w.k.sys_object_set_property(w.sup, exc, PROP_EXCEPTION_STRATEGY, &EXCEPTION_STRATEGY_SECOND_CHANCE.to_le_bytes())
-                .unwrap();
+            w.k.sys_object_set_property(
+                w.sup,
+                exc,
+                PROP_EXCEPTION_STRATEGY,
+                &EXCEPTION_STRATEGY_SECOND_CHANCE.to_le_bytes(),
+            )
+            .unwrap();
         }
         w.answer(exc, EXCEPTION_STATE_TRY_NEXT);
     }
@@ -281,11 +435,24 @@ fn c10_full_order_debugger_thread_process_job_parent_job() {
         (w.exception_channel(job.h, 0), "job"),
         (w.exception_channel(p.ph, 0), "process"),
         (w.exception_channel(p.th, 0), "thread"),
-        (w.exception_channel(p.ph, EXCEPTION_CHANNEL_DEBUGGER), "debugger"),
+        (
+            w.exception_channel(p.ph, EXCEPTION_CHANNEL_DEBUGGER),
+            "debugger",
+        ),
         (w.exception_channel(w.root_h, 0), "root job"),
     ];
     let order = walk_order(&mut w, &chans, p.tid, None);
-    assert_eq!(order, ["debugger", "thread", "process", "job", "parent job", "root job"]);
+    assert_eq!(
+        order,
+        [
+            "debugger",
+            "thread",
+            "process",
+            "job",
+            "parent job",
+            "root job"
+        ]
+    );
 }
 
 #[test]
@@ -305,8 +472,15 @@ fn c11_unhandled_exception_kills_process_with_minus_1028() {
     assert_eq!(TASK_RETCODE_EXCEPTION_KILL, -1028);
     let effects = w.effects();
     assert!(exited(&effects, p.tid) && exited(&effects, other.koid));
-    assert!(effects.contains(&Effect::ProcessExited { process: p.pid, return_code: -1028 }));
-    assert!(w.k.signals(p.pid).unwrap().contains(Signals::PROCESS_TERMINATED));
+    assert!(effects.contains(&Effect::ProcessExited {
+        process: p.pid,
+        return_code: -1028
+    }));
+    assert!(
+        w.k.signals(p.pid)
+            .unwrap()
+            .contains(Signals::PROCESS_TERMINATED)
+    );
     // No handler at all: killed at once.
     let q = w.spawn(w.root_h);
     w.fault(q.tid, GP);
@@ -325,7 +499,13 @@ fn c12_handled_resumes_at_faulting_instruction_so_fault_repeats() {
         assert_eq!(info.exception_type, EXCP_FATAL_PAGE_FAULT);
         w.answer(exc, EXCEPTION_STATE_HANDLED);
         let entry = ran(&w.effects(), p.tid).expect("resumed");
-        let RunEntry::Registers { regs, syscall_status: None } = entry else { panic!("{entry:?}") };
+        let RunEntry::Registers {
+            regs,
+            syscall_status: None,
+        } = entry
+        else {
+            panic!("{entry:?}")
+        };
         assert_eq!(regs.slots[w.layout.pc], FAULT_PC);
     }
 }
@@ -355,23 +535,48 @@ fn c14_property_errors_wrong_type_invalid_args_buffer_too_small() {
     let ch = w.exception_channel(p.ph, 0);
     w.fault(p.tid, GP);
     let (_, exc) = w.read_exception(ch).unwrap();
-    let (a, _b) = w.k.sys_channel_create(w.sup, 0).unwrap();
+    let a = p.ph; // has the property rights, but is no exception
     let four = 1u32.to_le_bytes();
     let mut buf = [0u8; 4];
     for prop in [PROP_EXCEPTION_STATE, PROP_EXCEPTION_STRATEGY] {
-        assert_eq!(w.k.sys_object_set_property(w.sup, a, prop, &four), Err(Status::WRONG_TYPE));
-        assert_eq!(w.k.sys_object_get_property(w.sup, a, prop, &mut buf), Err(Status::WRONG_TYPE));
-        assert_eq!(w.k.sys_object_set_property(w.sup, exc, prop, &[1, 0]), Err(Status::BUFFER_TOO_SMALL));
-        assert_eq!(w.k.sys_object_get_property(w.sup, exc, prop, &mut buf[..3]), Err(Status::BUFFER_TOO_SMALL));
-        assert_eq!(w.k.sys_object_set_property(w.sup, exc, prop, &7u32.to_le_bytes()), Err(Status::INVALID_ARGS));
+        assert_eq!(
+            w.k.sys_object_set_property(w.sup, a, prop, &four),
+            Err(Status::WRONG_TYPE)
+        );
+        assert_eq!(
+            w.k.sys_object_get_property(w.sup, a, prop, &mut buf),
+            Err(Status::WRONG_TYPE)
+        );
+        assert_eq!(
+            w.k.sys_object_set_property(w.sup, exc, prop, &[1, 0]),
+            Err(Status::BUFFER_TOO_SMALL)
+        );
+        assert_eq!(
+            w.k.sys_object_get_property(w.sup, exc, prop, &mut buf[..3]),
+            Err(Status::BUFFER_TOO_SMALL)
+        );
+        assert_eq!(
+            w.k.sys_object_set_property(w.sup, exc, prop, &7u32.to_le_bytes()),
+            Err(Status::INVALID_ARGS)
+        );
     }
-    assert_eq!(w.k.sys_object_set_property(w.sup, exc, 9999, &four), Err(Status::INVALID_ARGS));
-    assert_eq!(w.k.sys_object_get_property(w.sup, exc, PROP_EXCEPTION_STATE, &mut buf), Ok(4));
+    assert_eq!(
+        w.k.sys_object_set_property(w.sup, exc, 9999, &four),
+        Err(Status::INVALID_ARGS)
+    );
+    assert_eq!(
+        w.k.sys_object_get_property(w.sup, exc, PROP_EXCEPTION_STATE, &mut buf),
+        Ok(4)
+    );
     assert_eq!(u32::from_le_bytes(buf), EXCEPTION_STATE_TRY_NEXT);
     w.set_state(exc, EXCEPTION_STATE_HANDLED).unwrap();
-    w.k.sys_object_get_property(w.sup, exc, PROP_EXCEPTION_STATE, &mut buf).unwrap();
+    w.k.sys_object_get_property(w.sup, exc, PROP_EXCEPTION_STATE, &mut buf)
+        .unwrap();
     assert_eq!(u32::from_le_bytes(buf), EXCEPTION_STATE_HANDLED);
-    assert_eq!(w.k.sys_object_set_property(w.sup, HandleValue(0x1111_1113), PROP_EXCEPTION_STATE, &four), Err(Status::BAD_HANDLE));
+    assert_eq!(
+        w.k.sys_object_set_property(w.sup, HandleValue(0x1111_1113), PROP_EXCEPTION_STATE, &four),
+        Err(Status::BAD_HANDLE)
+    );
 }
 
 #[test]
@@ -380,7 +585,10 @@ fn c15_second_chance_order_and_bad_state_from_other_handlers() {
     let job = w.job(w.root_h);
     let p = w.spawn(job.h);
     let chans = [
-        (w.exception_channel(p.ph, EXCEPTION_CHANNEL_DEBUGGER), "debugger"),
+        (
+            w.exception_channel(p.ph, EXCEPTION_CHANNEL_DEBUGGER),
+            "debugger",
+        ),
         (w.exception_channel(p.th, 0), "thread"),
         (w.exception_channel(p.ph, 0), "process"),
         (w.exception_channel(job.h, 0), "job"),
@@ -397,7 +605,10 @@ fn c15_second_chance_order_and_bad_state_from_other_handlers() {
     let (_, exc) = w.read_exception(_debugger).unwrap();
     w.answer(exc, EXCEPTION_STATE_TRY_NEXT);
     let (_, exc) = w.read_exception(thread_ch).unwrap();
-    assert_eq!(w.k.sys_object_set_property(w.sup, exc, PROP_EXCEPTION_STRATEGY, &second), Err(Status::BAD_STATE));
+    assert_eq!(
+        w.k.sys_object_set_property(w.sup, exc, PROP_EXCEPTION_STRATEGY, &second),
+        Err(Status::BAD_STATE)
+    );
 }
 
 #[test]
@@ -410,8 +621,13 @@ fn c16_debugger_gone_before_second_chance_goes_to_jobs() {
     let job_ch = w.exception_channel(job.h, 0);
     w.fault(p.tid, GP);
     let (_, exc) = w.read_exception(debugger).unwrap();
-    w.k.sys_object_set_property(w.sup, exc, PROP_EXCEPTION_STRATEGY, &EXCEPTION_STRATEGY_SECOND_CHANCE.to_le_bytes())
-        .unwrap();
+    w.k.sys_object_set_property(
+        w.sup,
+        exc,
+        PROP_EXCEPTION_STRATEGY,
+        &EXCEPTION_STRATEGY_SECOND_CHANCE.to_le_bytes(),
+    )
+    .unwrap();
     w.answer(exc, EXCEPTION_STATE_TRY_NEXT);
     w.close(debugger);
     let (_, exc) = w.read_exception(process).unwrap();
@@ -435,7 +651,10 @@ fn c17_closing_channel_with_unread_exception_forwards_it() {
     let (_, exc) = w.read_exception(process).expect("forwarded to the process");
     w.close(process); // already read: nothing changes, the handle decides
     assert_eq!(w.thread_info(p.th).state, THREAD_STATE_BLOCKED_EXCEPTION);
-    assert_eq!(w.thread_info(p.th).wait_exception_channel_type, EXCEPTION_CHANNEL_TYPE_PROCESS);
+    assert_eq!(
+        w.thread_info(p.th).wait_exception_channel_type,
+        EXCEPTION_CHANNEL_TYPE_PROCESS
+    );
     w.answer(exc, EXCEPTION_STATE_HANDLED);
     assert!(ran(&w.effects(), p.tid).is_some());
     w.invariants();
@@ -447,20 +666,36 @@ fn c18_thread_starting_and_exiting_reach_only_debugger_and_thread_waits() {
     let job = w.job(w.root_h);
     let p = w.process(job.h);
     let debugger = w.exception_channel(p.ph, EXCEPTION_CHANNEL_DEBUGGER);
-    let others = [w.exception_channel(p.th, 0), w.exception_channel(p.ph, 0), w.exception_channel(job.h, 0)];
+    let others = [
+        w.exception_channel(p.th, 0),
+        w.exception_channel(p.ph, 0),
+        w.exception_channel(job.h, 0),
+    ];
     w.start(&p);
-    assert!(ran(&w.effects(), p.tid).is_none(), "waits for THREAD_STARTING");
+    assert!(
+        ran(&w.effects(), p.tid).is_none(),
+        "waits for THREAD_STARTING"
+    );
     assert_eq!(w.thread_info(p.th).state, THREAD_STATE_BLOCKED_EXCEPTION);
-    assert_eq!(w.thread_info(p.th).wait_exception_channel_type, EXCEPTION_CHANNEL_TYPE_DEBUGGER);
+    assert_eq!(
+        w.thread_info(p.th).wait_exception_channel_type,
+        EXCEPTION_CHANNEL_TYPE_DEBUGGER
+    );
     let (info, exc) = w.read_exception(debugger).unwrap();
     assert_eq!(info.exception_type, EXCP_THREAD_STARTING);
     assert!(others.iter().all(|&c| w.read_exception(c).is_none()));
     w.answer(exc, EXCEPTION_STATE_TRY_NEXT); // any answer lets it go
     let entry = ran(&w.effects(), p.tid).expect("started");
-    assert!(matches!(entry, RunEntry::Start(r) if r.slots[w.layout.pc] == 0x1000 && r.slots[w.layout.sp] == 0x8000));
+    assert!(
+        matches!(entry, RunEntry::Start(r) if r.slots[w.layout.pc] == 0x1000 && r.slots[w.layout.sp] == 0x8000)
+    );
 
     w.k.sys_thread_exit(p.tid).unwrap();
-    assert_eq!(w.effects(), [Effect::Park { thread: p.tid }], "waits for THREAD_EXITING");
+    assert_eq!(
+        w.effects(),
+        [Effect::Park { thread: p.tid }],
+        "waits for THREAD_EXITING"
+    );
     assert_eq!(w.thread_info(p.th).state, THREAD_STATE_BLOCKED_EXCEPTION);
     let (info, exc) = w.read_exception(debugger).unwrap();
     assert_eq!(info.exception_type, EXCP_THREAD_EXITING);
@@ -487,14 +722,23 @@ fn c19_process_starting_reaches_nearest_job_debuggers_in_order_and_stops() {
     w.start(&p);
     // First job debugger (an ancestor's), then the second; then THREAD_STARTING.
     let (info, exc) = w.read_exception(near1).expect("first job debugger");
-    assert_eq!((info.exception_type, info.pid, info.tid), (EXCP_PROCESS_STARTING, p.pid, p.tid));
+    assert_eq!(
+        (info.exception_type, info.pid, info.tid),
+        (EXCP_PROCESS_STARTING, p.pid, p.tid)
+    );
     assert!(w.read_exception(near2).is_none(), "one at a time");
-    assert_eq!(w.thread_info(p.th).wait_exception_channel_type, EXCEPTION_CHANNEL_TYPE_JOB_DEBUGGER);
+    assert_eq!(
+        w.thread_info(p.th).wait_exception_channel_type,
+        EXCEPTION_CHANNEL_TYPE_JOB_DEBUGGER
+    );
     w.answer(exc, EXCEPTION_STATE_HANDLED);
     let (info, exc) = w.read_exception(near2).expect("second job debugger");
     assert_eq!(info.exception_type, EXCP_PROCESS_STARTING);
     w.answer(exc, EXCEPTION_STATE_TRY_NEXT);
-    assert!(w.read_exception(far).is_none(), "does not bubble past the job that had them");
+    assert!(
+        w.read_exception(far).is_none(),
+        "does not bubble past the job that had them"
+    );
     assert!(w.read_exception(job_ch).is_none() && w.read_exception(parent_ch).is_none());
     let (info, exc) = w.read_exception(debugger).unwrap();
     assert_eq!(info.exception_type, EXCP_THREAD_STARTING);
@@ -526,8 +770,18 @@ fn c20_there_is_no_process_exiting_exception() {
     let (info, _) = w.read_exception(debugger).unwrap();
     assert_eq!(info.exception_type, EXCP_THREAD_EXITING);
     assert!(w.read_exception(debugger).is_none());
-    let all_types = [EXCP_GENERAL, EXCP_FATAL_PAGE_FAULT, EXCP_UNDEFINED_INSTRUCTION, EXCP_SW_BREAKPOINT, EXCP_HW_BREAKPOINT,
-        EXCP_UNALIGNED_ACCESS, EXCP_THREAD_STARTING, EXCP_THREAD_EXITING, EXCP_POLICY_ERROR, EXCP_PROCESS_STARTING];
+    let all_types = [
+        EXCP_GENERAL,
+        EXCP_FATAL_PAGE_FAULT,
+        EXCP_UNDEFINED_INSTRUCTION,
+        EXCP_SW_BREAKPOINT,
+        EXCP_HW_BREAKPOINT,
+        EXCP_UNALIGNED_ACCESS,
+        EXCP_THREAD_STARTING,
+        EXCP_THREAD_EXITING,
+        EXCP_POLICY_ERROR,
+        EXCP_PROCESS_STARTING,
+    ];
     assert_eq!(all_types.len(), 10, "no PROCESS_EXITING type exists");
 }
 
@@ -538,32 +792,60 @@ fn c21_on(layout: spinel_abi::thread::RegisterLayout) {
     let size = layout.count * 8;
     let mut buf = vec![0u8; 400];
     // Not in an exception, not suspended: BAD_STATE.
-    assert_eq!(w.k.sys_thread_read_state(w.sup, p.th, THREAD_STATE_GENERAL_REGS, &mut buf), Err(Status::BAD_STATE));
+    assert_eq!(
+        w.k.sys_thread_read_state(w.sup, p.th, THREAD_STATE_GENERAL_REGS, &mut buf),
+        Err(Status::BAD_STATE)
+    );
     w.start(&p);
     let (_, exc) = w.read_exception(debugger).unwrap(); // THREAD_STARTING
-    assert_eq!(w.k.sys_thread_read_state(w.sup, p.th, THREAD_STATE_GENERAL_REGS, &mut buf), Ok(size));
+    assert_eq!(
+        w.k.sys_thread_read_state(w.sup, p.th, THREAD_STATE_GENERAL_REGS, &mut buf),
+        Ok(size)
+    );
     let pc = u64::from_le_bytes(buf[layout.pc * 8..layout.pc * 8 + 8].try_into().unwrap());
     assert_eq!(pc, 0x1000);
     buf[layout.sp * 8..layout.sp * 8 + 8].copy_from_slice(&0x7000u64.to_le_bytes());
-    w.k.sys_thread_write_state(w.sup, p.th, THREAD_STATE_GENERAL_REGS, &buf[..size]).unwrap();
-    assert_eq!(w.k.sys_thread_read_state(w.sup, p.th, THREAD_STATE_GENERAL_REGS, &mut buf[..size - 1]), Err(Status::BUFFER_TOO_SMALL));
-    assert_eq!(w.k.sys_thread_write_state(w.sup, p.th, THREAD_STATE_GENERAL_REGS, &buf[..size - 8]), Err(Status::INVALID_ARGS));
-    assert_eq!(w.k.sys_thread_read_state(w.sup, p.th, 77, &mut buf), Err(Status::INVALID_ARGS));
+    w.k.sys_thread_write_state(w.sup, p.th, THREAD_STATE_GENERAL_REGS, &buf[..size])
+        .unwrap();
+    assert_eq!(
+        w.k.sys_thread_read_state(w.sup, p.th, THREAD_STATE_GENERAL_REGS, &mut buf[..size - 1]),
+        Err(Status::BUFFER_TOO_SMALL)
+    );
+    assert_eq!(
+        w.k.sys_thread_write_state(w.sup, p.th, THREAD_STATE_GENERAL_REGS, &buf[..size - 8]),
+        Err(Status::INVALID_ARGS)
+    );
+    assert_eq!(
+        w.k.sys_thread_read_state(w.sup, p.th, 77, &mut buf),
+        Err(Status::INVALID_ARGS)
+    );
     w.answer(exc, EXCEPTION_STATE_HANDLED);
-    let Some(RunEntry::Start(regs)) = ran(&w.effects(), p.tid) else { panic!() };
+    let Some(RunEntry::Start(regs)) = ran(&w.effects(), p.tid) else {
+        panic!()
+    };
     assert_eq!(regs.slots[layout.sp], 0x7000);
 
     w.fault(p.tid, GP);
     let (_, exc) = w.read_exception(debugger).unwrap();
-    assert_eq!(w.k.sys_thread_read_state(w.sup, p.th, THREAD_STATE_GENERAL_REGS, &mut buf), Ok(size));
-    w.k.sys_thread_write_state(w.sup, p.th, THREAD_STATE_GENERAL_REGS, &buf[..size]).unwrap();
+    assert_eq!(
+        w.k.sys_thread_read_state(w.sup, p.th, THREAD_STATE_GENERAL_REGS, &mut buf),
+        Ok(size)
+    );
+    w.k.sys_thread_write_state(w.sup, p.th, THREAD_STATE_GENERAL_REGS, &buf[..size])
+        .unwrap();
     w.answer(exc, EXCEPTION_STATE_HANDLED);
 
     w.k.sys_thread_exit(p.tid).unwrap();
     let (info, _exc) = w.read_exception(debugger).unwrap();
     assert_eq!(info.exception_type, EXCP_THREAD_EXITING);
-    assert_eq!(w.k.sys_thread_read_state(w.sup, p.th, THREAD_STATE_GENERAL_REGS, &mut buf), Err(Status::NOT_SUPPORTED));
-    assert_eq!(w.k.sys_thread_write_state(w.sup, p.th, THREAD_STATE_GENERAL_REGS, &buf[..size]), Err(Status::NOT_SUPPORTED));
+    assert_eq!(
+        w.k.sys_thread_read_state(w.sup, p.th, THREAD_STATE_GENERAL_REGS, &mut buf),
+        Err(Status::NOT_SUPPORTED)
+    );
+    assert_eq!(
+        w.k.sys_thread_write_state(w.sup, p.th, THREAD_STATE_GENERAL_REGS, &buf[..size]),
+        Err(Status::NOT_SUPPORTED)
+    );
 }
 
 #[test]
@@ -584,13 +866,17 @@ fn c22_on(layout: spinel_abi::thread::RegisterLayout) {
     let (_, exc) = w.read_exception(ch).unwrap();
     let th = w.k.sys_exception_get_thread(w.sup, exc).unwrap();
     let mut buf = vec![0u8; layout.count * 8];
-    w.k.sys_thread_read_state(w.sup, th, THREAD_STATE_GENERAL_REGS, &mut buf).unwrap();
+    w.k.sys_thread_read_state(w.sup, th, THREAD_STATE_GENERAL_REGS, &mut buf)
+        .unwrap();
     let at = layout.pc * 8;
     let pc = u64::from_le_bytes(buf[at..at + 8].try_into().unwrap());
     buf[at..at + 8].copy_from_slice(&(pc + 4).to_le_bytes());
-    w.k.sys_thread_write_state(w.sup, th, THREAD_STATE_GENERAL_REGS, &buf).unwrap();
+    w.k.sys_thread_write_state(w.sup, th, THREAD_STATE_GENERAL_REGS, &buf)
+        .unwrap();
     w.answer(exc, EXCEPTION_STATE_HANDLED);
-    let Some(RunEntry::Registers { regs, .. }) = ran(&w.effects(), p.tid) else { panic!() };
+    let Some(RunEntry::Registers { regs, .. }) = ran(&w.effects(), p.tid) else {
+        panic!()
+    };
     assert_eq!(regs.slots[layout.pc], FAULT_PC + 4);
     assert_eq!(regs.count, layout.count);
     assert!(w.k.thread_is_runnable(p.tid));
@@ -648,8 +934,8 @@ fn c24_after_kill_exception_yields_task_handles_and_set_property_ok() {
 fn c25_killed_thread_still_emits_thread_exiting_without_blocking() {
     let mut w = World::new();
     let p = w.spawn(w.root_h);
-    let other = w.thread(&p);
     let debugger = w.exception_channel(p.ph, EXCEPTION_CHANNEL_DEBUGGER);
+    let other = w.thread(&p);
     let (_, exc) = w.read_exception(debugger).unwrap(); // other's THREAD_STARTING
     w.answer(exc, EXCEPTION_STATE_HANDLED);
     w.effects();
@@ -657,13 +943,19 @@ fn c25_killed_thread_still_emits_thread_exiting_without_blocking() {
     assert!(exited(&w.effects(), other.koid), "did not wait");
     assert_eq!(w.thread_info(other.h).state, THREAD_STATE_DEAD);
     let (info, exc) = w.read_exception(debugger).unwrap();
-    assert_eq!((info.exception_type, info.tid), (EXCP_THREAD_EXITING, other.koid));
+    assert_eq!(
+        (info.exception_type, info.tid),
+        (EXCP_THREAD_EXITING, other.koid)
+    );
     w.answer(exc, EXCEPTION_STATE_HANDLED);
     assert!(w.effects().is_empty());
     // Killing the whole process: each thread's THREAD_EXITING arrives, unblocking.
     w.k.sys_task_kill(w.sup, p.ph).unwrap();
     let (info, _) = w.read_exception(debugger).unwrap();
-    assert_eq!((info.exception_type, info.tid), (EXCP_THREAD_EXITING, p.tid));
+    assert_eq!(
+        (info.exception_type, info.tid),
+        (EXCP_THREAD_EXITING, p.tid)
+    );
     assert!(w.process_info(p.ph).exited());
 }
 
@@ -688,7 +980,10 @@ fn c26_suspended_thread_in_exception_runs_only_when_both_released() {
             assert_eq!(w.thread_info(p.th).state, THREAD_STATE_BLOCKED_EXCEPTION);
             w.answer(exc, EXCEPTION_STATE_HANDLED);
         }
-        assert!(matches!(ran(&w.effects(), p.tid), Some(RunEntry::Registers { .. })));
+        assert!(matches!(
+            ran(&w.effects(), p.tid),
+            Some(RunEntry::Registers { .. })
+        ));
         assert_eq!(w.thread_info(p.th).state, THREAD_STATE_RUNNING);
     }
     // Suspension is counted.
@@ -700,7 +995,13 @@ fn c26_suspended_thread_in_exception_runs_only_when_both_released() {
     w.close(t1);
     assert!(w.effects().is_empty());
     w.close(t2);
-    assert_eq!(w.effects(), [Effect::Run { thread: p.tid, entry: RunEntry::Continue }]);
+    assert_eq!(
+        w.effects(),
+        [Effect::Run {
+            thread: p.tid,
+            entry: RunEntry::Continue
+        }]
+    );
 }
 
 #[test]
@@ -711,7 +1012,10 @@ fn c27_unhandled_policy_error_is_fatal_with_policy_code() {
     let caught = w.spawn(job.h);
     let catcher = w.exception_channel(caught.ph, 0);
     // Handled: the call returns ACCESS_DENIED once the thread resumes.
-    assert_eq!(w.k.sys_channel_create(caught.tid, 0), Err(Status::ACCESS_DENIED));
+    assert_eq!(
+        w.k.sys_channel_create(caught.tid, 0),
+        Err(Status::ACCESS_DENIED)
+    );
     assert_eq!(w.effects(), [Effect::Park { thread: caught.tid }]);
     let report = w.report(caught.th).unwrap();
     assert_eq!(report.header.exception_type, EXCP_POLICY_ERROR);
@@ -721,7 +1025,10 @@ fn c27_unhandled_policy_error_is_fatal_with_policy_code() {
     w.answer(exc, EXCEPTION_STATE_HANDLED);
     assert_eq!(
         ran(&w.effects(), caught.tid),
-        Some(RunEntry::Syscall { status: Status::ACCESS_DENIED, completion: spinel_object::Completion::None })
+        Some(RunEntry::Syscall {
+            status: Status::ACCESS_DENIED,
+            completion: spinel_object::Completion::None
+        })
     );
     // Unhandled: fatal.
     assert_eq!(w.k.sys_channel_create(p.tid, 0), Err(Status::ACCESS_DENIED));
@@ -735,7 +1042,13 @@ fn c27_unhandled_policy_error_is_fatal_with_policy_code() {
     assert!(w.k.sys_channel_create(q.tid, 0).is_ok());
     let (_, exc) = w.read_exception(qch).unwrap();
     w.answer(exc, EXCEPTION_STATE_HANDLED);
-    assert_eq!(ran(&w.effects(), q.tid), Some(RunEntry::Syscall { status: Status::OK, completion: spinel_object::Completion::None }));
+    assert_eq!(
+        ran(&w.effects(), q.tid),
+        Some(RunEntry::Syscall {
+            status: Status::OK,
+            completion: spinel_object::Completion::None
+        })
+    );
 }
 
 fn c28_on(layout: spinel_abi::thread::RegisterLayout) {
@@ -771,7 +1084,12 @@ fn c28_page_fault_report_has_far_and_vm_status_arm64() {
 #[test]
 fn c29_every_trigger_on_both_arches_fills_type_and_arch_fields() {
     let cases = [
-        (TrapKind::UndefinedInstruction, EXCP_UNDEFINED_INSTRUCTION, 6, 0x00),
+        (
+            TrapKind::UndefinedInstruction,
+            EXCP_UNDEFINED_INSTRUCTION,
+            6,
+            0x00,
+        ),
         (TrapKind::SoftwareBreakpoint, EXCP_SW_BREAKPOINT, 3, 0x3c),
         (TrapKind::HardwareBreakpoint, EXCP_HW_BREAKPOINT, 1, 0x32),
         (TrapKind::General, EXCP_GENERAL, 13, 0x0e),
@@ -801,9 +1119,19 @@ fn c29_every_trigger_on_both_arches_fills_type_and_arch_fields() {
             w.effects();
         }
         let mut divide = trap_for(X86, TrapKind::General);
-        divide.arch = spinel_hal_api::ArchFacts::X86_64 { vector: 0, error_code: 0, cr2: 0 };
+        divide.arch = spinel_hal_api::ArchFacts::X86_64 {
+            vector: 0,
+            error_code: 0,
+            cr2: 0,
+        };
         let report = spinel_object::report_for_trap(&divide, Status::OK);
-        assert_eq!((report.header.exception_type, report.context.arch.as_x86_64().vector), (EXCP_GENERAL, 0));
+        assert_eq!(
+            (
+                report.header.exception_type,
+                report.context.arch.as_x86_64().vector
+            ),
+            (EXCP_GENERAL, 0)
+        );
     }
 }
 
@@ -813,25 +1141,67 @@ fn c30_port_second_bind_already_bound_empty_unbind_bad_state_debugger_on_thread_
     let p = w.spawn(w.root_h);
     let job = w.job(w.root_h);
     let port = w.port();
-    for (task, options) in [(p.th, 0), (p.ph, 0), (p.ph, EXCEPTION_PORT_DEBUGGER), (job.h, 0), (job.h, EXCEPTION_PORT_DEBUGGER)] {
-        assert_eq!(w.k.sys_task_bind_exception_port(w.sup, task, HandleValue::INVALID, 0, options), Err(Status::BAD_STATE));
-        w.k.sys_task_bind_exception_port(w.sup, task, port, 1, options).unwrap();
-        assert_eq!(w.k.sys_task_bind_exception_port(w.sup, task, port, 2, options), Err(Status::ALREADY_BOUND));
-        w.k.sys_task_bind_exception_port(w.sup, task, HandleValue::INVALID, 0, options).unwrap();
-        assert_eq!(w.k.sys_task_bind_exception_port(w.sup, task, HandleValue::INVALID, 0, options), Err(Status::BAD_STATE));
+    for (task, options) in [
+        (p.th, 0),
+        (p.ph, 0),
+        (p.ph, EXCEPTION_PORT_DEBUGGER),
+        (job.h, 0),
+        (job.h, EXCEPTION_PORT_DEBUGGER),
+    ] {
+        assert_eq!(
+            w.k.sys_task_bind_exception_port(w.sup, task, HandleValue::INVALID, 0, options),
+            Err(Status::BAD_STATE)
+        );
+        w.k.sys_task_bind_exception_port(w.sup, task, port, 1, options)
+            .unwrap();
+        assert_eq!(
+            w.k.sys_task_bind_exception_port(w.sup, task, port, 2, options),
+            Err(Status::ALREADY_BOUND)
+        );
+        w.k.sys_task_bind_exception_port(w.sup, task, HandleValue::INVALID, 0, options)
+            .unwrap();
+        assert_eq!(
+            w.k.sys_task_bind_exception_port(w.sup, task, HandleValue::INVALID, 0, options),
+            Err(Status::BAD_STATE)
+        );
     }
-    assert_eq!(w.k.sys_task_bind_exception_port(w.sup, p.th, port, 0, EXCEPTION_PORT_DEBUGGER), Err(Status::INVALID_ARGS));
-    assert_eq!(w.k.sys_task_bind_exception_port(w.sup, p.ph, port, 0, 4), Err(Status::INVALID_ARGS));
-    assert_eq!(w.k.sys_task_bind_exception_port(w.sup, p.ph, port, 0, EXCEPTION_PORT_UNBIND_QUIETLY), Err(Status::INVALID_ARGS));
-    assert_eq!(w.k.sys_task_bind_exception_port(w.sup, HandleValue(0x5555_5557), port, 0, 0), Err(Status::BAD_HANDLE));
-    assert_eq!(w.k.sys_task_bind_exception_port(w.sup, port, port, 0, 0), Err(Status::WRONG_TYPE));
-    assert_eq!(w.k.sys_task_bind_exception_port(w.sup, p.ph, p.th, 0, 0), Err(Status::WRONG_TYPE));
+    assert_eq!(
+        w.k.sys_task_bind_exception_port(w.sup, p.th, port, 0, EXCEPTION_PORT_DEBUGGER),
+        Err(Status::INVALID_ARGS)
+    );
+    assert_eq!(
+        w.k.sys_task_bind_exception_port(w.sup, p.ph, port, 0, 4),
+        Err(Status::INVALID_ARGS)
+    );
+    assert_eq!(
+        w.k.sys_task_bind_exception_port(w.sup, p.ph, port, 0, EXCEPTION_PORT_UNBIND_QUIETLY),
+        Err(Status::INVALID_ARGS)
+    );
+    assert_eq!(
+        w.k.sys_task_bind_exception_port(w.sup, HandleValue(0x5555_5557), port, 0, 0),
+        Err(Status::BAD_HANDLE)
+    );
+    assert_eq!(
+        w.k.sys_task_bind_exception_port(w.sup, port, port, 0, 0),
+        Err(Status::WRONG_TYPE)
+    );
+    assert_eq!(
+        w.k.sys_task_bind_exception_port(w.sup, p.ph, p.th, 0, 0),
+        Err(Status::WRONG_TYPE)
+    );
     // A slot holds one kind: a live channel makes a bind ALREADY_BOUND and back.
     let ch = w.exception_channel(p.ph, 0);
-    assert_eq!(w.k.sys_task_bind_exception_port(w.sup, p.ph, port, 0, 0), Err(Status::ALREADY_BOUND));
+    assert_eq!(
+        w.k.sys_task_bind_exception_port(w.sup, p.ph, port, 0, 0),
+        Err(Status::ALREADY_BOUND)
+    );
     w.close(ch);
-    w.k.sys_task_bind_exception_port(w.sup, p.ph, port, 0, 0).unwrap();
-    assert_eq!(w.k.sys_task_create_exception_channel(w.sup, p.ph, 0), Err(Status::ALREADY_BOUND));
+    w.k.sys_task_bind_exception_port(w.sup, p.ph, port, 0, 0)
+        .unwrap();
+    assert_eq!(
+        w.k.sys_task_create_exception_channel(w.sup, p.ph, 0),
+        Err(Status::ALREADY_BOUND)
+    );
 }
 
 #[test]
@@ -839,7 +1209,8 @@ fn c31_port_packet_is_48_bytes_with_key_type_ok_pid_tid() {
     let mut w = World::new();
     let p = w.spawn(w.root_h);
     let port = w.port();
-    w.k.sys_task_bind_exception_port(w.sup, p.ph, port, 0xfeed_f00d, 0).unwrap();
+    w.k.sys_task_bind_exception_port(w.sup, p.ph, port, 0xfeed_f00d, 0)
+        .unwrap();
     w.fault(p.tid, TrapKind::SoftwareBreakpoint);
     let packet = w.k.sys_port_wait(w.sup, port, 0).unwrap().done().unwrap();
     let bytes = packet.to_bytes();
@@ -849,8 +1220,14 @@ fn c31_port_packet_is_48_bytes_with_key_type_ok_pid_tid() {
     assert_eq!(packet.packet_type, EXCP_SW_BREAKPOINT);
     assert_eq!(packet.status, Status::OK.0);
     let e = packet.as_exception();
-    assert_eq!((e.pid, e.tid, e.reserved0, e.reserved1), (p.pid, p.tid, 0, 0));
-    assert_eq!(w.report(p.th).unwrap().header.exception_type, EXCP_SW_BREAKPOINT);
+    assert_eq!(
+        (e.pid, e.tid, e.reserved0, e.reserved1),
+        (p.pid, p.tid, 0, 0)
+    );
+    assert_eq!(
+        w.report(p.th).unwrap().header.exception_type,
+        EXCP_SW_BREAKPOINT
+    );
 }
 
 #[test]
@@ -860,32 +1237,63 @@ fn c32_port_resume_wrong_port_denied_twice_bad_state_try_next_forwards() {
     let port = w.port();
     let other = w.port();
     let process_ch = w.exception_channel(p.ph, 0);
-    w.k.sys_task_bind_exception_port(w.sup, p.th, port, 1, 0).unwrap();
-    assert_eq!(w.k.sys_task_resume_from_exception(w.sup, p.th, port, 0), Err(Status::BAD_STATE), "not in an exception");
+    w.k.sys_task_bind_exception_port(w.sup, p.th, port, 1, 0)
+        .unwrap();
+    assert_eq!(
+        w.k.sys_task_resume_from_exception(w.sup, p.th, port, 0),
+        Err(Status::BAD_STATE),
+        "not in an exception"
+    );
     w.fault(p.tid, GP);
-    assert_eq!(w.k.sys_task_resume_from_exception(w.sup, p.th, other, 0), Err(Status::ACCESS_DENIED));
-    assert_eq!(w.k.sys_task_resume_from_exception(w.sup, p.th, port, 1), Err(Status::INVALID_ARGS));
-    assert_eq!(w.k.sys_task_resume_from_exception(w.sup, p.th, port, 4), Err(Status::INVALID_ARGS));
-    w.k.sys_task_resume_from_exception(w.sup, p.th, port, 0).unwrap();
+    assert_eq!(
+        w.k.sys_task_resume_from_exception(w.sup, p.th, other, 0),
+        Err(Status::ACCESS_DENIED)
+    );
+    assert_eq!(
+        w.k.sys_task_resume_from_exception(w.sup, p.th, port, 1),
+        Err(Status::INVALID_ARGS)
+    );
+    assert_eq!(
+        w.k.sys_task_resume_from_exception(w.sup, p.th, port, 4),
+        Err(Status::INVALID_ARGS)
+    );
+    w.k.sys_task_resume_from_exception(w.sup, p.th, port, 0)
+        .unwrap();
     assert!(ran(&w.effects(), p.tid).is_some());
-    assert_eq!(w.k.sys_task_resume_from_exception(w.sup, p.th, port, 0), Err(Status::BAD_STATE));
+    assert_eq!(
+        w.k.sys_task_resume_from_exception(w.sup, p.th, port, 0),
+        Err(Status::BAD_STATE)
+    );
     // TRY_NEXT forwards (here to the process channel).
     w.fault(p.tid, GP);
-    w.k.sys_task_resume_from_exception(w.sup, p.th, port, RESUME_TRY_NEXT).unwrap();
-    assert_eq!(w.k.sys_task_resume_from_exception(w.sup, p.th, port, 0), Err(Status::BAD_STATE));
+    w.k.sys_task_resume_from_exception(w.sup, p.th, port, RESUME_TRY_NEXT)
+        .unwrap();
+    assert_eq!(
+        w.k.sys_task_resume_from_exception(w.sup, p.th, port, 0),
+        Err(Status::BAD_STATE)
+    );
     let (_, exc) = w.read_exception(process_ch).expect("forwarded");
     w.answer(exc, EXCEPTION_STATE_HANDLED);
     // Magenta: task_resume with RESUME_EXCEPTION [| TRY_NEXT].
     w.fault(p.tid, GP);
-    assert_eq!(w.k.sys_task_resume(w.sup, p.th, RESUME_TRY_NEXT), Err(Status::INVALID_ARGS));
-    w.k.sys_task_resume(w.sup, p.th, RESUME_EXCEPTION | RESUME_TRY_NEXT).unwrap();
-    let (_, exc) = w.read_exception(process_ch).expect("forwarded by task_resume");
+    assert_eq!(
+        w.k.sys_task_resume(w.sup, p.th, RESUME_TRY_NEXT),
+        Err(Status::INVALID_ARGS)
+    );
+    w.k.sys_task_resume(w.sup, p.th, RESUME_EXCEPTION | RESUME_TRY_NEXT)
+        .unwrap();
+    let (_, exc) = w
+        .read_exception(process_ch)
+        .expect("forwarded by task_resume");
     w.answer(exc, EXCEPTION_STATE_HANDLED);
     w.fault(p.tid, GP);
     w.effects();
     w.k.sys_task_resume(w.sup, p.th, RESUME_EXCEPTION).unwrap();
     assert!(ran(&w.effects(), p.tid).is_some());
-    assert_eq!(w.k.sys_task_resume(w.sup, p.th, RESUME_EXCEPTION), Err(Status::BAD_STATE));
+    assert_eq!(
+        w.k.sys_task_resume(w.sup, p.th, RESUME_EXCEPTION),
+        Err(Status::BAD_STATE)
+    );
 }
 
 #[test]
@@ -895,13 +1303,16 @@ fn c33_port_unbind_or_close_forwards_and_quiet_unbind_keeps_waiting() {
     let p = w.spawn(w.root_h);
     let port = w.port();
     let process_ch = w.exception_channel(p.ph, 0);
-    w.k.sys_task_bind_exception_port(w.sup, p.th, port, 1, 0).unwrap();
+    w.k.sys_task_bind_exception_port(w.sup, p.th, port, 1, 0)
+        .unwrap();
     w.fault(p.tid, GP);
-    w.k.sys_task_bind_exception_port(w.sup, p.th, HandleValue::INVALID, 0, 0).unwrap();
+    w.k.sys_task_bind_exception_port(w.sup, p.th, HandleValue::INVALID, 0, 0)
+        .unwrap();
     let (_, exc) = w.read_exception(process_ch).expect("forwarded by unbind");
     w.answer(exc, EXCEPTION_STATE_HANDLED);
     // Closing the port's last handle forwards.
-    w.k.sys_task_bind_exception_port(w.sup, p.th, port, 1, 0).unwrap();
+    w.k.sys_task_bind_exception_port(w.sup, p.th, port, 1, 0)
+        .unwrap();
     w.fault(p.tid, GP);
     w.close(port);
     let (_, exc) = w.read_exception(process_ch).expect("forwarded by close");
@@ -909,20 +1320,38 @@ fn c33_port_unbind_or_close_forwards_and_quiet_unbind_keeps_waiting() {
     w.effects();
     // Quiet unbind: detach and re-attach without losing the stop.
     let debug_port = w.port();
-    w.k.sys_task_bind_exception_port(w.sup, p.ph, debug_port, 7, EXCEPTION_PORT_DEBUGGER).unwrap();
+    w.k.sys_task_bind_exception_port(w.sup, p.ph, debug_port, 7, EXCEPTION_PORT_DEBUGGER)
+        .unwrap();
     w.fault(p.tid, TrapKind::HardwareBreakpoint);
     let first = w.report(p.th).unwrap();
-    w.k.sys_task_bind_exception_port(w.sup, p.ph, HandleValue::INVALID, 0, EXCEPTION_PORT_DEBUGGER | EXCEPTION_PORT_UNBIND_QUIETLY)
-        .unwrap();
+    w.k.sys_task_bind_exception_port(
+        w.sup,
+        p.ph,
+        HandleValue::INVALID,
+        0,
+        EXCEPTION_PORT_DEBUGGER | EXCEPTION_PORT_UNBIND_QUIETLY,
+    )
+    .unwrap();
     assert!(w.read_exception(process_ch).is_none(), "kept waiting");
     let info = w.thread_info(p.th);
-    assert_eq!((info.state, info.wait_exception_channel_type), (THREAD_STATE_BLOCKED_EXCEPTION, EXCEPTION_CHANNEL_TYPE_DEBUGGER));
+    assert_eq!(
+        (info.state, info.wait_exception_channel_type),
+        (
+            THREAD_STATE_BLOCKED_EXCEPTION,
+            EXCEPTION_CHANNEL_TYPE_DEBUGGER
+        )
+    );
     assert!(ran(&w.effects(), p.tid).is_none());
     let new_port = w.port();
-    w.k.sys_task_bind_exception_port(w.sup, p.ph, new_port, 8, EXCEPTION_PORT_DEBUGGER).unwrap();
+    w.k.sys_task_bind_exception_port(w.sup, p.ph, new_port, 8, EXCEPTION_PORT_DEBUGGER)
+        .unwrap();
     assert_eq!(w.report(p.th).unwrap(), first, "the same report");
-    assert_eq!(w.k.sys_task_resume_from_exception(w.sup, p.th, debug_port, 0), Err(Status::ACCESS_DENIED));
-    w.k.sys_task_resume_from_exception(w.sup, p.th, new_port, 0).unwrap();
+    assert_eq!(
+        w.k.sys_task_resume_from_exception(w.sup, p.th, debug_port, 0),
+        Err(Status::ACCESS_DENIED)
+    );
+    w.k.sys_task_resume_from_exception(w.sup, p.th, new_port, 0)
+        .unwrap();
     assert!(ran(&w.effects(), p.tid).is_some());
 }
 
@@ -932,15 +1361,45 @@ fn c34_magenta_system_port_is_tried_last_and_rejects_debugger_or_quietly() {
     let job = w.job(w.root_h);
     let p = w.spawn(job.h);
     let system = w.port();
-    assert_eq!(w.k.sys_task_bind_exception_port(w.sup, HandleValue::INVALID, system, 0, EXCEPTION_PORT_DEBUGGER), Err(Status::INVALID_ARGS));
-    assert_eq!(w.k.sys_task_bind_exception_port(w.sup, HandleValue::INVALID, HandleValue::INVALID, 0, EXCEPTION_PORT_UNBIND_QUIETLY), Err(Status::INVALID_ARGS));
-    assert_eq!(w.k.sys_task_bind_exception_port(w.sup, HandleValue::INVALID, HandleValue::INVALID, 0, 0), Err(Status::BAD_STATE));
+    assert_eq!(
+        w.k.sys_task_bind_exception_port(
+            w.sup,
+            HandleValue::INVALID,
+            system,
+            0,
+            EXCEPTION_PORT_DEBUGGER
+        ),
+        Err(Status::INVALID_ARGS)
+    );
+    assert_eq!(
+        w.k.sys_task_bind_exception_port(
+            w.sup,
+            HandleValue::INVALID,
+            HandleValue::INVALID,
+            0,
+            EXCEPTION_PORT_UNBIND_QUIETLY
+        ),
+        Err(Status::INVALID_ARGS)
+    );
+    assert_eq!(
+        w.k.sys_task_bind_exception_port(w.sup, HandleValue::INVALID, HandleValue::INVALID, 0, 0),
+        Err(Status::BAD_STATE)
+    );
     // Only the root job's authority: a process of another job is refused.
     let system_koid = w.koid(system);
-    let outsider_port = w.k.grant_handle(p.pid, system_koid, Rights::DEFAULT_PORT).unwrap();
-    assert_eq!(w.k.sys_task_bind_exception_port(p.tid, HandleValue::INVALID, outsider_port, 0, 0), Err(Status::ACCESS_DENIED));
-    w.k.sys_task_bind_exception_port(w.sup, HandleValue::INVALID, system, 0x5e5, 0).unwrap();
-    assert_eq!(w.k.sys_task_bind_exception_port(w.sup, HandleValue::INVALID, system, 0, 0), Err(Status::ALREADY_BOUND));
+    let outsider_port =
+        w.k.grant_handle(p.pid, system_koid, Rights::DEFAULT_PORT)
+            .unwrap();
+    assert_eq!(
+        w.k.sys_task_bind_exception_port(p.tid, HandleValue::INVALID, outsider_port, 0, 0),
+        Err(Status::ACCESS_DENIED)
+    );
+    w.k.sys_task_bind_exception_port(w.sup, HandleValue::INVALID, system, 0x5e5, 0)
+        .unwrap();
+    assert_eq!(
+        w.k.sys_task_bind_exception_port(w.sup, HandleValue::INVALID, system, 0, 0),
+        Err(Status::ALREADY_BOUND)
+    );
     let root_ch = w.exception_channel(w.root_h, 0);
     let job_ch = w.exception_channel(job.h, 0);
     w.fault(p.tid, GP);
@@ -951,10 +1410,18 @@ fn c34_magenta_system_port_is_tried_last_and_rejects_debugger_or_quietly() {
     }
     let packet = w.k.sys_port_wait(w.sup, system, 0).unwrap().done().unwrap();
     assert_eq!((packet.key, packet.packet_type), (0x5e5, EXCP_GENERAL));
-    assert_eq!(w.thread_info(p.th).wait_exception_channel_type, EXCEPTION_PORT_TYPE_SYSTEM);
-    w.k.sys_task_resume(w.sup, p.th, RESUME_EXCEPTION | RESUME_TRY_NEXT).unwrap();
-    assert_eq!(w.process_info(p.ph).return_code, TASK_RETCODE_EXCEPTION_KILL);
-    w.k.sys_task_bind_exception_port(w.sup, HandleValue::INVALID, HandleValue::INVALID, 0, 0).unwrap();
+    assert_eq!(
+        w.thread_info(p.th).wait_exception_channel_type,
+        EXCEPTION_PORT_TYPE_SYSTEM
+    );
+    w.k.sys_task_resume(w.sup, p.th, RESUME_EXCEPTION | RESUME_TRY_NEXT)
+        .unwrap();
+    assert_eq!(
+        w.process_info(p.ph).return_code,
+        TASK_RETCODE_EXCEPTION_KILL
+    );
+    w.k.sys_task_bind_exception_port(w.sup, HandleValue::INVALID, HandleValue::INVALID, 0, 0)
+        .unwrap();
 }
 
 #[test]
@@ -962,12 +1429,17 @@ fn c35_exception_packet_that_cannot_be_queued_kills_process() {
     let mut w = World::new();
     let p = w.spawn(w.root_h);
     let port = w.port();
-    w.k.sys_task_bind_exception_port(w.sup, p.ph, port, 1, 0).unwrap();
+    w.k.sys_task_bind_exception_port(w.sup, p.ph, port, 1, 0)
+        .unwrap();
     let capacity = w.k.config().port_capacity;
     for i in 0..capacity {
-        w.k.sys_port_queue(w.sup, port, &PortPacket::user(i as u64, [0; 4])).unwrap();
+        w.k.sys_port_queue(w.sup, port, &PortPacket::user(i as u64, [0; 4]))
+            .unwrap();
     }
-    assert_eq!(w.k.sys_port_queue(w.sup, port, &PortPacket::user(0, [0; 4])), Err(Status::SHOULD_WAIT));
+    assert_eq!(
+        w.k.sys_port_queue(w.sup, port, &PortPacket::user(0, [0; 4])),
+        Err(Status::SHOULD_WAIT)
+    );
     w.fault(p.tid, GP);
     let info = w.process_info(p.ph);
     assert!(info.exited());
@@ -983,14 +1455,26 @@ fn c36_process_exiting_with_its_own_exception_channel_or_port_is_safe() {
     let job = w.job(w.root_h);
     let p = w.spawn(job.h);
     let other = w.thread(&p);
-    let own_ph = w.k.grant_handle(p.pid, p.pid, Rights::DEFAULT_PROCESS).unwrap();
-    let own_th = w.k.grant_handle(p.pid, p.tid, Rights::DEFAULT_THREAD).unwrap();
-    let own_job = w.k.grant_handle(p.pid, job.koid, Rights::DEFAULT_JOB).unwrap();
-    let own_debugger = w.k.sys_task_create_exception_channel(p.tid, own_ph, EXCEPTION_CHANNEL_DEBUGGER).unwrap();
-    let _own_job_ch = w.k.sys_task_create_exception_channel(p.tid, own_job, 0).unwrap();
+    let own_ph =
+        w.k.grant_handle(p.pid, p.pid, Rights::DEFAULT_PROCESS)
+            .unwrap();
+    let own_th =
+        w.k.grant_handle(p.pid, p.tid, Rights::DEFAULT_THREAD)
+            .unwrap();
+    let own_job =
+        w.k.grant_handle(p.pid, job.koid, Rights::DEFAULT_JOB)
+            .unwrap();
+    let own_debugger =
+        w.k.sys_task_create_exception_channel(p.tid, own_ph, EXCEPTION_CHANNEL_DEBUGGER)
+            .unwrap();
+    let _own_job_ch =
+        w.k.sys_task_create_exception_channel(p.tid, own_job, 0)
+            .unwrap();
     let own_port = w.k.sys_port_create(p.tid, 0).unwrap();
-    w.k.sys_task_bind_exception_port(p.tid, own_ph, own_port, 1, 0).unwrap();
-    w.k.sys_task_bind_exception_port(p.tid, own_th, own_port, 2, 0).unwrap();
+    w.k.sys_task_bind_exception_port(p.tid, own_ph, own_port, 1, 0)
+        .unwrap();
+    w.k.sys_task_bind_exception_port(p.tid, own_th, own_port, 2, 0)
+        .unwrap();
     assert!(w.read_exception_as(p.tid, own_debugger).is_none());
     w.fault(other.koid, GP); // held by its own debugger channel
     w.k.sys_process_exit(p.tid, 3).unwrap();
@@ -1007,10 +1491,20 @@ fn c36_process_exiting_with_its_own_exception_channel_or_port_is_safe() {
 }
 
 impl World {
-    fn read_exception_as(&mut self, reader: u64, channel: HandleValue) -> Option<(ExceptionInfo, HandleValue)> {
+    fn read_exception_as(
+        &mut self,
+        reader: u64,
+        channel: HandleValue,
+    ) -> Option<(ExceptionInfo, HandleValue)> {
         let mut bytes = [0u8; 64];
         let mut handles = [HandleValue::INVALID; 4];
-        let _ = self.k.sys_channel_read(reader, channel, 0, &mut bytes, &mut handles).ok()?;
-        Some((ExceptionInfo::from_bytes(bytes[..24].try_into().unwrap()), handles[0]))
+        let _ = self
+            .k
+            .sys_channel_read(reader, channel, 0, &mut bytes, &mut handles)
+            .ok()?;
+        Some((
+            ExceptionInfo::from_bytes(bytes[..24].try_into().unwrap()),
+            handles[0],
+        ))
     }
 }

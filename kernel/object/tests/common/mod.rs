@@ -51,35 +51,63 @@ impl World {
         k.start_process(sup_proc, sup, 0x10, 0x20, 0, 0).unwrap();
         assert!(k.thread_is_runnable(sup));
         k.take_effects();
-        World { k, sup, sup_proc, root_h, layout }
+        World {
+            k,
+            sup,
+            sup_proc,
+            root_h,
+            layout,
+        }
     }
 
     pub fn koid(&mut self, h: HandleValue) -> Koid {
         let mut buf = [0; HandleBasicInfo::SIZE];
-        self.k.sys_object_get_info(self.sup, h, INFO_HANDLE_BASIC, &mut buf).unwrap();
+        self.k
+            .sys_object_get_info(self.sup, h, INFO_HANDLE_BASIC, &mut buf)
+            .unwrap();
         HandleBasicInfo::from_bytes(&buf).koid
     }
 
     pub fn rights(&mut self, h: HandleValue) -> Rights {
         let mut buf = [0; HandleBasicInfo::SIZE];
-        self.k.sys_object_get_info(self.sup, h, INFO_HANDLE_BASIC, &mut buf).unwrap();
+        self.k
+            .sys_object_get_info(self.sup, h, INFO_HANDLE_BASIC, &mut buf)
+            .unwrap();
         Rights(HandleBasicInfo::from_bytes(&buf).rights)
     }
 
     pub fn job(&mut self, parent: HandleValue) -> Task {
         let h = self.k.sys_job_create(self.sup, parent, 0).unwrap();
-        Task { koid: self.koid(h), h }
+        Task {
+            koid: self.koid(h),
+            h,
+        }
     }
 
     /// A process and its first thread, not started.
     pub fn process(&mut self, job: HandleValue) -> Proc {
         let ph = self.k.sys_process_create(self.sup, job, b"p", 0).unwrap();
         let th = self.k.sys_thread_create(self.sup, ph, b"t", 0).unwrap();
-        Proc { pid: self.koid(ph), ph, tid: self.koid(th), th }
+        Proc {
+            pid: self.koid(ph),
+            ph,
+            tid: self.koid(th),
+            th,
+        }
     }
 
     pub fn start(&mut self, p: &Proc) {
-        self.k.sys_process_start(self.sup, p.ph, p.th, 0x1000, 0x8000, HandleValue::INVALID, 0).unwrap();
+        self.k
+            .sys_process_start(
+                self.sup,
+                p.ph,
+                p.th,
+                0x1000,
+                0x8000,
+                HandleValue::INVALID,
+                0,
+            )
+            .unwrap();
     }
 
     /// A started process whose first thread runs.
@@ -94,12 +122,19 @@ impl World {
     /// Another thread in a started process, started.
     pub fn thread(&mut self, p: &Proc) -> Task {
         let h = self.k.sys_thread_create(self.sup, p.ph, b"t2", 0).unwrap();
-        self.k.sys_thread_start(self.sup, h, 0x2000, 0x9000, 0, 0).unwrap();
-        Task { koid: self.koid(h), h }
+        self.k
+            .sys_thread_start(self.sup, h, 0x2000, 0x9000, 0, 0)
+            .unwrap();
+        Task {
+            koid: self.koid(h),
+            h,
+        }
     }
 
     pub fn exception_channel(&mut self, task: HandleValue, options: u32) -> HandleValue {
-        self.k.sys_task_create_exception_channel(self.sup, task, options).unwrap()
+        self.k
+            .sys_task_create_exception_channel(self.sup, task, options)
+            .unwrap()
     }
 
     pub fn port(&mut self) -> HandleValue {
@@ -118,21 +153,31 @@ impl World {
     pub fn fault(&mut self, tid: Koid, kind: TrapKind) {
         let trap = self.trap(kind);
         let regs = self.regs_at(FAULT_PC);
-        self.k.thread_exception(tid, &trap, &regs, Status::NOT_FOUND).unwrap();
+        self.k
+            .thread_exception(tid, &trap, &regs, Status::NOT_FOUND)
+            .unwrap();
     }
 
     /// Read one exception message: (info, exception handle).
     pub fn read_exception(&mut self, channel: HandleValue) -> Option<(ExceptionInfo, HandleValue)> {
         let mut bytes = [0u8; 64];
         let mut handles = [HandleValue::INVALID; 4];
-        let sizes = self.k.sys_channel_read(self.sup, channel, 0, &mut bytes, &mut handles).ok()?;
+        let sizes = self
+            .k
+            .sys_channel_read(self.sup, channel, 0, &mut bytes, &mut handles)
+            .ok()?;
         assert_eq!((sizes.bytes, sizes.handles), (ExceptionInfo::SIZE, 1));
         let info = ExceptionInfo::from_bytes(bytes[..24].try_into().unwrap());
         Some((info, handles[0]))
     }
 
     pub fn set_state(&mut self, exception: HandleValue, state: u32) -> Result<(), Status> {
-        self.k.sys_object_set_property(self.sup, exception, PROP_EXCEPTION_STATE, &state.to_le_bytes())
+        self.k.sys_object_set_property(
+            self.sup,
+            exception,
+            PROP_EXCEPTION_STATE,
+            &state.to_le_bytes(),
+        )
     }
 
     /// Answer: set the state and close the handle.
@@ -147,19 +192,24 @@ impl World {
 
     pub fn thread_info(&mut self, th: HandleValue) -> ThreadInfo {
         let mut buf = [0; ThreadInfo::SIZE];
-        self.k.sys_object_get_info(self.sup, th, INFO_THREAD, &mut buf).unwrap();
+        self.k
+            .sys_object_get_info(self.sup, th, INFO_THREAD, &mut buf)
+            .unwrap();
         ThreadInfo::from_bytes(&buf)
     }
 
     pub fn process_info(&mut self, ph: HandleValue) -> ProcessInfo {
         let mut buf = [0; ProcessInfo::SIZE];
-        self.k.sys_object_get_info(self.sup, ph, INFO_PROCESS, &mut buf).unwrap();
+        self.k
+            .sys_object_get_info(self.sup, ph, INFO_PROCESS, &mut buf)
+            .unwrap();
         ProcessInfo::from_bytes(&buf)
     }
 
     pub fn report(&mut self, th: HandleValue) -> Result<spinel_abi::ExceptionReport, Status> {
         let mut buf = [0; spinel_abi::ExceptionReport::SIZE];
-        self.k.sys_object_get_info(self.sup, th, INFO_THREAD_EXCEPTION_REPORT, &mut buf)?;
+        self.k
+            .sys_object_get_info(self.sup, th, INFO_THREAD_EXCEPTION_REPORT, &mut buf)?;
         Ok(spinel_abi::ExceptionReport::from_bytes(&buf))
     }
 
@@ -168,7 +218,10 @@ impl World {
     }
 
     pub fn peer_closed(&self, h_koid: Koid) -> bool {
-        self.k.signals(h_koid).unwrap().contains(spinel_abi::Signals::CHANNEL_PEER_CLOSED)
+        self.k
+            .signals(h_koid)
+            .unwrap()
+            .contains(spinel_abi::Signals::CHANNEL_PEER_CLOSED)
     }
 
     pub fn invariants(&self) {
@@ -192,7 +245,11 @@ pub fn trap_for(layout: RegisterLayout, kind: TrapKind) -> TrapRecord {
             TrapKind::UnalignedAccess => (17, 0),
             TrapKind::General => (13, 0x10),
         };
-        ArchFacts::X86_64 { vector, error_code, cr2: fault_address.filter(|_| vector == 14).unwrap_or(0) }
+        ArchFacts::X86_64 {
+            vector,
+            error_code,
+            cr2: fault_address.filter(|_| vector == 14).unwrap_or(0),
+        }
     } else {
         let ec: u64 = match kind {
             TrapKind::PageFault { .. } => 0x24,
@@ -202,9 +259,23 @@ pub fn trap_for(layout: RegisterLayout, kind: TrapKind) -> TrapRecord {
             TrapKind::UnalignedAccess => 0x26,
             TrapKind::General => 0x0e,
         };
-        ArchFacts::Aarch64 { esr: (ec << 26) | (1 << 25) | 0x46, far: fault_address.unwrap_or(0) }
+        ArchFacts::Aarch64 {
+            esr: (ec << 26) | (1 << 25) | 0x46,
+            far: fault_address.unwrap_or(0),
+        }
     };
-    TrapRecord { kind, pc: FAULT_PC, sp: 0x8000, fault_address, from_user: true, arch }
+    TrapRecord {
+        kind,
+        pc: FAULT_PC,
+        sp: 0x8000,
+        fault_address,
+        from_user: true,
+        arch,
+    }
 }
 
-pub const PAGE_FAULT: TrapKind = TrapKind::PageFault { write: true, execute: false, present: false };
+pub const PAGE_FAULT: TrapKind = TrapKind::PageFault {
+    write: true,
+    execute: false,
+    present: false,
+};
