@@ -6,7 +6,7 @@
 //!
 //! 1. drops from EL2 to EL1 if needed;
 //! 2. enables FP/SIMD (the compiler uses NEON registers everywhere);
-//! 3. zeroes .bss;
+//! 3. zeroes the boot tables (the rest of .bss once the MMU is on);
 //! 4. builds tiny boot tables out of 1 GiB blocks: an identity map of the
 //!    gigabyte holding the kernel (TTBR0), the same gigabyte at
 //!    `KERNEL_OFFSET` and in the direct map, and the first gigabyte (the
@@ -65,11 +65,12 @@ spinel_boot_start:
     msr     cpacr_el1, x9
     isb
 
-    // Zero .bss (addresses are PC-relative, hence physical here).
-    adrp    x9, __spinel_bss_start
-    add     x9, x9, :lo12:__spinel_bss_start
-    adrp    x10, __spinel_bss_end
-    add     x10, x10, :lo12:__spinel_bss_end
+    // Zero the boot tables (addresses are PC-relative, hence physical
+    // here); the rest of .bss waits for the MMU, when DC ZVA can do it.
+    adrp    x9, __spinel_boot_tables_start
+    add     x9, x9, :lo12:__spinel_boot_tables_start
+    adrp    x10, __spinel_boot_tables_end
+    add     x10, x10, :lo12:__spinel_boot_tables_end
 2:  cmp     x9, x10
     b.hs    3f
     stp     xzr, xzr, [x9], #16
@@ -136,7 +137,25 @@ spinel_boot_start:
     // Continue at the link address, in the upper half.
     ldr     x9, =5f
     br      x9
-5:  ldr     x9, =spinel_boot_stack_top
+5:  // Zero .bss (it holds the boot stack: nothing is on it yet), with
+    // DC ZVA unless DCZID_EL0.DZP forbids it.
+    ldr     x9, =__spinel_bss_start
+    ldr     x10, =__spinel_bss_end
+    mrs     x11, dczid_el0
+    tbnz    x11, #4, 7f
+    and     x11, x11, #0xf              // BS: log2(words per block)
+    mov     x12, #4
+    lsl     x11, x12, x11               // block size in bytes
+6:  cmp     x9, x10
+    b.hs    8f
+    dc      zva, x9
+    add     x9, x9, x11
+    b       6b
+7:  cmp     x9, x10
+    b.hs    8f
+    stp     xzr, xzr, [x9], #16
+    b       7b
+8:  ldr     x9, =spinel_boot_stack_top
     mov     sp, x9
     mov     x29, xzr
     mov     x30, xzr
@@ -162,10 +181,12 @@ spinel_switch_ttbr1_identity:
     isb
     ret
 
-    .section .bss.spinel_boot, "aw", %nobits
+    .section .bss.spinel_boot_tables, "aw", %nobits
     .balign 4096
 spinel_boot_tables:
     .space  5 * 4096
+
+    .section .bss.spinel_boot_stack, "aw", %nobits
     .balign 16
 spinel_boot_stack:
     .space  {stack_size}

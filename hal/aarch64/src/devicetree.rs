@@ -37,6 +37,18 @@ pub enum PsciConduit {
     None,
 }
 
+/// What a device-tree node describes, for the nodes we read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NodeKind {
+    Memory,
+    Gic,
+    GicV3,
+    Timer,
+    Pl011,
+    Psci,
+    Other,
+}
+
 /// Devices and facts the rest of the HAL needs after boot.
 #[derive(Clone, Copy, Debug)]
 pub struct Platform {
@@ -110,37 +122,110 @@ pub fn read() -> Result<Machine, &'static str> {
         cmdline: "",
         debug_uart: None,
     };
-
-    for node in fdt.all_nodes() {
-        let is_memory = node
-            .property("device_type")
-            .and_then(|p| p.as_str())
-            .is_some_and(|t| t == "memory");
-        if !is_memory {
-            continue;
-        }
-        for region in node.reg().into_iter().flatten() {
-            let (start, len) = (
-                region.starting_address as u64,
-                region.size.unwrap_or(0) as u64,
-            );
-            if len > 0 && machine.ram_count < MAX_RAM {
-                machine.ram[machine.ram_count] = (start, len);
-                machine.ram_count += 1;
-            }
-        }
-    }
-    if machine.ram_count == 0 {
-        return Err("device tree lists no memory");
-    }
-    machine.ram[..machine.ram_count].sort_unstable();
-
     machine.carve_out(DEVICE_TREE_PHYSICAL, size as u64, MemoryKind::KernelAndBoot);
     for reservation in fdt.memory_reservations() {
         let start = reservation.address() as u64;
         machine.carve_out(start, reservation.size() as u64, MemoryKind::Reserved);
     }
-    if let Some(reserved) = fdt.find_node("/reserved-memory") {
+
+    // One pass over the tree, one scan of each node's properties: the
+    // `fdt` crate re-parses the structure on every search, and a search per
+    // fact cost about a million instructions at boot.
+    let mut platform = platform();
+    let mut gic_v3 = false;
+    let mut reserved_memory = false;
+    for node in fdt.all_nodes() {
+        if node.name == "reserved-memory" {
+            reserved_memory = true;
+        }
+        let mut kind = NodeKind::Other;
+        let mut interrupts: &[u8] = &[];
+        let mut method: &[u8] = &[];
+        for property in node.properties() {
+            match property.name {
+                "device_type" if property.value == b"memory\0" => kind = NodeKind::Memory,
+                "compatible" => {
+                    for compatible in property.value.split(|&b| b == 0) {
+                        kind = match compatible {
+                            b"arm,cortex-a15-gic" | b"arm,gic-400" => NodeKind::Gic,
+                            b"arm,gic-v3" => NodeKind::GicV3,
+                            b"arm,armv8-timer" | b"arm,armv7-timer" => NodeKind::Timer,
+                            b"arm,pl011" => NodeKind::Pl011,
+                            b"arm,psci" | b"arm,psci-0.2" | b"arm,psci-1.0" => NodeKind::Psci,
+                            _ => continue,
+                        };
+                        break;
+                    }
+                }
+                "interrupts" => interrupts = property.value,
+                "bootargs" if node.name == "chosen" => {
+                    machine.cmdline = property.as_str().unwrap_or("");
+                }
+                "method" => method = property.value,
+                _ => {}
+            }
+        }
+        // `reg` needs the parent's cell sizes: parse it for our nodes only.
+        let regs = || {
+            node.reg()
+                .into_iter()
+                .flatten()
+                .map(|r| (r.starting_address as u64, r.size.unwrap_or(0) as u64))
+        };
+        let mut specifiers = [0u32; 12];
+        let mut specifier_count = 0;
+        for (slot, cell) in specifiers.iter_mut().zip(cells(interrupts)) {
+            *slot = cell;
+            specifier_count += 1;
+        }
+        match kind {
+            NodeKind::Memory => {
+                for (start, len) in regs() {
+                    if len > 0 && machine.ram_count < MAX_RAM {
+                        machine.ram[machine.ram_count] = (start, len);
+                        machine.ram_count += 1;
+                    }
+                }
+            }
+            NodeKind::Gic => {
+                let mut regs = regs();
+                if let (Some(d), Some(c)) = (regs.next(), regs.next()) {
+                    platform.gic_distributor = d.0;
+                    platform.gic_cpu_interface = c.0;
+                }
+            }
+            NodeKind::GicV3 => gic_v3 = true,
+            NodeKind::Psci => {
+                platform.psci = match method {
+                    b"hvc\0" => PsciConduit::Hvc,
+                    b"smc\0" => PsciConduit::Smc,
+                    _ => PsciConduit::None,
+                };
+            }
+            // Interrupts: secure physical, non-secure physical, virtual, hyp.
+            NodeKind::Timer if specifier_count >= 9 => {
+                if let Some(id) = intid(&specifiers[6..9]) {
+                    platform.virtual_timer_intid = id;
+                }
+            }
+            NodeKind::Pl011 if specifier_count >= 3 => {
+                if regs().next().map(|r| r.0) == Some(DEBUG_UART)
+                    && let Some(id) = intid(&specifiers[..3])
+                {
+                    machine.debug_uart = Some((DEBUG_UART, id));
+                }
+            }
+            _ => {}
+        }
+    }
+    if gic_v3 {
+        return Err("GICv3 found: this HAL drives GICv2 (QEMU virt default, no gic-version=3)");
+    }
+    if machine.ram_count == 0 {
+        return Err("device tree lists no memory");
+    }
+    machine.ram[..machine.ram_count].sort_unstable();
+    if reserved_memory && let Some(reserved) = fdt.find_node("/reserved-memory") {
         for child in reserved.children() {
             for region in child.reg().into_iter().flatten() {
                 let (start, len) = (
@@ -151,71 +236,7 @@ pub fn read() -> Result<Machine, &'static str> {
             }
         }
     }
-    machine.cmdline = fdt
-        .find_node("/chosen")
-        .and_then(|chosen| chosen.property("bootargs"))
-        .and_then(|p| p.as_str())
-        .unwrap_or("");
-
-    let mut platform = platform();
-    if let Some(gic) = fdt.find_compatible(&["arm,cortex-a15-gic", "arm,gic-400"]) {
-        let mut regs = gic.reg().into_iter().flatten();
-        if let (Some(d), Some(c)) = (regs.next(), regs.next()) {
-            platform.gic_distributor = d.starting_address as u64;
-            platform.gic_cpu_interface = c.starting_address as u64;
-        }
-    } else if fdt.find_compatible(&["arm,gic-v3"]).is_some() {
-        return Err("GICv3 found: this HAL drives GICv2 (QEMU virt default, no gic-version=3)");
-    }
-    if let Some(timer) = fdt.find_compatible(&["arm,armv8-timer", "arm,armv7-timer"]) {
-        // Interrupts: secure physical, non-secure physical, virtual, hyp.
-        if let Some(p) = timer.property("interrupts") {
-            let specifiers: [u32; 12] = {
-                let mut all = [0; 12];
-                for (slot, cell) in all.iter_mut().zip(cells(p.value)) {
-                    *slot = cell;
-                }
-                all
-            };
-            if let Some(id) = intid(&specifiers[6..9]) {
-                platform.virtual_timer_intid = id;
-            }
-        }
-    }
-    for node in fdt.all_nodes() {
-        let is_pl011 = node
-            .compatible()
-            .is_some_and(|c| c.all().any(|s| s == "arm,pl011"));
-        let address = node
-            .reg()
-            .and_then(|mut r| r.next())
-            .map(|r| r.starting_address as u64);
-        if !is_pl011 || address != Some(DEBUG_UART) {
-            continue;
-        }
-        let interrupt = node.property("interrupts").and_then(|p| {
-            let mut specifier = [0u32; 3];
-            let mut n = 0;
-            for (slot, cell) in specifier.iter_mut().zip(cells(p.value)) {
-                *slot = cell;
-                n += 1;
-            }
-            if n == 3 { intid(&specifier) } else { None }
-        });
-        if let Some(id) = interrupt {
-            machine.debug_uart = Some((DEBUG_UART, id));
-        }
-    }
     platform.debug_uart = machine.debug_uart;
-    platform.psci = match fdt
-        .find_compatible(&["arm,psci-1.0", "arm,psci-0.2", "arm,psci"])
-        .and_then(|n| n.property("method"))
-        .and_then(|p| p.as_str())
-    {
-        Some("hvc") => PsciConduit::Hvc,
-        Some("smc") => PsciConduit::Smc,
-        _ => PsciConduit::None,
-    };
     PLATFORM.call_once(|| platform);
     Ok(machine)
 }
