@@ -363,8 +363,13 @@ fn task_calls_check_rights_types_and_options() {
         Err(Status::ACCESS_DENIED)
     );
     let port = w.port();
-    assert_eq!(w.k.sys_task_kill(w.sup, port), Err(Status::WRONG_TYPE));
-    assert_eq!(w.k.sys_task_suspend(w.sup, port), Err(Status::WRONG_TYPE));
+    assert_eq!(w.k.sys_task_kill(w.sup, port), Err(Status::ACCESS_DENIED));
+    let port_koid = w.koid(port);
+    let strong =
+        w.k.grant_handle(w.sup_proc, port_koid, Rights::DESTROY | Rights::WRITE)
+            .unwrap();
+    assert_eq!(w.k.sys_task_kill(w.sup, strong), Err(Status::WRONG_TYPE));
+    assert_eq!(w.k.sys_task_suspend(w.sup, strong), Err(Status::WRONG_TYPE));
     assert_eq!(
         w.k.sys_thread_create(w.sup, p.ph, b"", 1),
         Err(Status::INVALID_ARGS)
