@@ -102,6 +102,10 @@ impl Platform for Aarch64 {
         user::test_blob()
     }
 
+    /// Never inlined, so the walk starts at this function's own frame
+    /// record: the first entry is the return address into the caller, i.e.
+    /// the place that asked for the backtrace.
+    #[inline(never)]
     fn backtrace(out: &mut [usize]) -> usize {
         trap::backtrace_here(out)
     }

@@ -499,7 +499,8 @@ fn fatal(frame: &TrapFrame, record: Option<&TrapRecord>, why: &str) -> ! {
 // ---------------------------------------------------------------------------
 // Backtraces.
 
-/// Return addresses of the callers of the calling function.
+/// Return addresses from the calling function's frame record outwards
+/// (inlined so that the frame read is the caller's).
 #[inline(always)]
 pub fn backtrace_here(out: &mut [usize]) -> usize {
     let fp: u64;
