@@ -103,7 +103,7 @@ fn intid(specifier: &[u32]) -> Option<u32> {
 pub fn read() -> Result<Machine, &'static str> {
     let base = mmu::phys_to_virt(PhysAddr(DEVICE_TREE_PHYSICAL)).0 as *const u8;
     // SAFETY: the boot tables map the kernel's gigabyte, which starts at
-    // RAM base, in the direct map; a header is 40 bytes.
+    // the RAM base, in the direct map; we read the magic and the size.
     let header = unsafe { core::slice::from_raw_parts(base, 8) };
     if u32::from_be_bytes([header[0], header[1], header[2], header[3]]) != FDT_MAGIC {
         return Err("no device tree at the start of RAM (is the kernel linked 1 MiB above it?)");
