@@ -79,10 +79,6 @@ impl Kernel {
             Err(_) => (0, None),
         };
         for &h in handles {
-            if h == value && target.is_ok() {
-                error.get_or_insert(Status::NOT_SUPPORTED);
-                continue;
-            }
             match self.take_handle(caller, h) {
                 Ok(handle) => {
                     if handle.koid == own || Some(handle.koid) == peer {
