@@ -302,9 +302,15 @@ impl Kernel {
                 .debuggers
                 .retain(|d| d.serial != serial);
         }
-        for tid in self.threads_held_by(
-            |h| matches!(h, Holder::Port { port: p, slot: s } if p == port && s == slot),
-        ) {
+        let held_here =
+            |h: Holder| matches!(h, Holder::Port { port: p, slot: s } if p == port && s == slot);
+        for tid in self.threads_held_by(held_here) {
+            // Forwarding one exception can kill a process, ending others.
+            let still = self.is_live(tid)
+                && (self.thread(tid).exception.as_ref()).is_some_and(|pe| held_here(pe.holder));
+            if !still {
+                continue;
+            }
             if quietly {
                 self.pending_mut(tid).holder = Holder::Quiet { slot };
             } else {
@@ -316,7 +322,16 @@ impl Kernel {
 
     /// A port was bound to `slot`: threads waiting quietly there take it.
     pub(crate) fn slot_bound_port(&mut self, slot: SlotRef, port: Koid) {
-        for tid in self.threads_held_by(|h| h == Holder::Quiet { slot }) {
+        // A job-debugger slot gets a new serial when rebound: match the kind.
+        let same = move |s: SlotRef| {
+            s.task == slot.task
+                && (s.kind == slot.kind
+                    || matches!(
+                        (s.kind, slot.kind),
+                        (SlotKind::JobDebugger(_), SlotKind::JobDebugger(_))
+                    ))
+        };
+        for tid in self.threads_held_by(|h| matches!(h, Holder::Quiet { slot: s } if same(s))) {
             self.pending_mut(tid).holder = Holder::Port { port, slot };
         }
     }

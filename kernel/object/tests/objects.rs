@@ -98,10 +98,14 @@ fn channel_messages_handles_and_peer_closed() {
     assert!(!w.k.signals(kb).unwrap().contains(Signals::CHANNEL_READABLE));
     // Own handle or the peer's: NOT_SUPPORTED, and the handles are consumed.
     let extra = w.port();
+    let (e, f) = w.k.sys_channel_create(w.sup, 0).unwrap();
+    let fk = w.koid(f);
     assert_eq!(
-        w.k.sys_channel_write(w.sup, a, 0, b"", &[a]),
+        w.k.sys_channel_write(w.sup, e, 0, b"", &[e]),
         Err(Status::NOT_SUPPORTED)
     );
+    assert_eq!(w.k.sys_handle_close(w.sup, e), Err(Status::BAD_HANDLE));
+    assert!(w.peer_closed(fk), "e consumed itself");
     assert_eq!(
         w.k.sys_channel_write(w.sup, a, 0, b"", &[extra, b]),
         Err(Status::NOT_SUPPORTED)

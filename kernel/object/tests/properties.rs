@@ -533,7 +533,7 @@ impl Sim {
                         seen
                     );
                 }
-                after_process |= r >= 2;
+                after_process |= r >= 1;
                 last = r;
             }
         }
