@@ -107,6 +107,7 @@ pub enum RunEntry {
 }
 
 /// One instruction to the kernel glue.
+#[allow(clippy::large_enum_variant)] // reason: effects are drained a few at a time; boxing the registers would allocate on every resume
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Effect {
     /// The thread must not run user code until a later [`Effect::Run`]

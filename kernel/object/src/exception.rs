@@ -145,7 +145,6 @@ pub(crate) struct PendingException {
 pub(crate) struct ExceptionObject {
     pub thread: Koid,
     pub process: Koid,
-    pub exception_type: u32,
     pub state: u32,
     pub strategy: u32,
     pub slot: SlotKind,
@@ -509,7 +508,6 @@ impl Kernel {
                     Body::Exception(ExceptionObject {
                         thread: tid,
                         process,
-                        exception_type,
                         state: EXCEPTION_STATE_TRY_NEXT,
                         strategy: EXCEPTION_STRATEGY_FIRST_CHANCE,
                         slot: slot.kind,

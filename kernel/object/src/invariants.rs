@@ -67,7 +67,7 @@ impl Kernel {
                 ));
             }
         }
-        for (k, _) in counts.iter().filter(|(k, _)| !self.objects.contains_key(k)) {
+        if let Some(k) = counts.keys().find(|k| !self.objects.contains_key(k)) {
             return Err(format!("a handle names object {k}, which is gone"));
         }
         for e in self.objects.values() {

@@ -67,6 +67,7 @@ macro_rules! body_accessors {
         impl Kernel {
             $(
                 #[track_caller]
+                #[allow(dead_code)] // reason: generated for every body type; not all are read-only used
                 pub(crate) fn $get(&self, koid: Koid) -> &$ty {
                     match self.objects.get(&koid).map(|e| &e.body) {
                         Some(Body::$variant(x)) => x,
@@ -265,18 +266,14 @@ impl Kernel {
             Body::Job(job) => {
                 self.job_released(koid, job);
             }
-            Body::Process(p) => {
-                if self.is_live(p.job) {
-                    self.job_mut(p.job).processes.retain(|&c| c != koid);
-                    self.job_update_signals(p.job);
-                    self.reap(p.job);
-                }
+            Body::Process(p) if self.is_live(p.job) => {
+                self.job_mut(p.job).processes.retain(|&c| c != koid);
+                self.job_update_signals(p.job);
+                self.reap(p.job);
             }
-            Body::Thread(t) => {
-                if self.is_live(t.process) {
-                    self.process_mut(t.process).threads.retain(|&c| c != koid);
-                    self.reap(t.process);
-                }
+            Body::Thread(t) if self.is_live(t.process) => {
+                self.process_mut(t.process).threads.retain(|&c| c != koid);
+                self.reap(t.process);
             }
             _ => {}
         }

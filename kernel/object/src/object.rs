@@ -13,6 +13,7 @@ use crate::signals::Observer;
 use crate::thread::{SuspendToken, Thread};
 
 /// The part of an object that differs per type.
+#[allow(clippy::large_enum_variant)] // reason: each entry is its own arena node; boxing a thread saves nothing
 #[derive(Debug)]
 pub(crate) enum Body {
     Job(Job),

@@ -188,10 +188,8 @@ impl Kernel {
         }
         match block {
             Some(Block::WaitOne { object }) => self.remove_wait_one(object, thread),
-            Some(Block::Port { port }) => {
-                if self.is_live(port) {
-                    self.port_mut(port).waiters.retain(|&w| w != thread);
-                }
+            Some(Block::Port { port }) if self.is_live(port) => {
+                self.port_mut(port).waiters.retain(|&w| w != thread);
             }
             _ => {}
         }

@@ -397,13 +397,10 @@ fn walk_order(
 ) -> Vec<&'static str> {
     let mut order = Vec::new();
     w.fault(tid, GP);
-    loop {
-        let Some((info, name, exc)) = chans
-            .iter()
-            .find_map(|&(ch, name)| w.read_exception(ch).map(|(i, e)| (i, name, e)))
-        else {
-            break;
-        };
+    while let Some((info, name, exc)) = chans
+        .iter()
+        .find_map(|&(ch, name)| w.read_exception(ch).map(|(i, e)| (i, name, e)))
+    {
         if info.exception_type == EXCP_THREAD_EXITING {
             // The process died after everyone passed; its threads' last words.
             w.close(exc);

@@ -461,10 +461,8 @@ impl Sim {
                         thread
                     );
                 }
-                Effect::Exit { thread } => {
-                    if self.in_exception.remove(&thread).is_some() {
-                        self.exceptions_ended += 1;
-                    }
+                Effect::Exit { thread } if self.in_exception.remove(&thread).is_some() => {
+                    self.exceptions_ended += 1;
                 }
                 _ => {}
             }
