@@ -31,4 +31,10 @@ fn main() {
     let script = Path::new(&manifest).join("../../hal").join(&arch).join("link.ld");
     println!("cargo:rerun-if-changed={}", script.display());
     println!("cargo:rustc-link-arg-bins=-T{}", script.display());
+    // x86_64-unknown-none links a static PIE by default, but QEMU's PVH
+    // loader puts the kernel at its link address and nothing applies
+    // dynamic relocations (the HAL's boot code needs absolute ones).
+    if arch == "x86_64" {
+        println!("cargo:rustc-link-arg-bins=--no-pie");
+    }
 }
