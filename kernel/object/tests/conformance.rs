@@ -1505,3 +1505,49 @@ impl World {
         ))
     }
 }
+
+#[test]
+fn c18_port_era_debugger_gets_thread_starting_and_resume_starts_the_thread() {
+    let mut w = World::new();
+    let p = w.process(w.root_h);
+    let port = w.port();
+    w.k.sys_task_bind_exception_port(w.sup, p.ph, port, 3, EXCEPTION_PORT_DEBUGGER)
+        .unwrap();
+    w.start(&p);
+    assert!(ran(&w.effects(), p.tid).is_none());
+    let packet = w.k.sys_port_wait(w.sup, port, 0).unwrap().done().unwrap();
+    assert_eq!((packet.key, packet.packet_type), (3, EXCP_THREAD_STARTING));
+    w.k.sys_task_resume_from_exception(w.sup, p.th, port, 0)
+        .unwrap();
+    assert!(matches!(ran(&w.effects(), p.tid), Some(RunEntry::Start(_))));
+    w.k.sys_thread_exit(p.tid).unwrap();
+    let packet = w.k.sys_port_wait(w.sup, port, 0).unwrap().done().unwrap();
+    assert_eq!(packet.packet_type, EXCP_THREAD_EXITING);
+    assert!(!exited(&w.effects(), p.tid));
+    w.k.sys_task_resume(w.sup, p.th, RESUME_EXCEPTION).unwrap();
+    assert!(exited(&w.effects(), p.tid));
+}
+
+#[test]
+fn c19_port_era_job_debugger_gets_process_starting() {
+    let mut w = World::new();
+    let job = w.job(w.root_h);
+    let port = w.port();
+    w.k.sys_task_bind_exception_port(w.sup, job.h, port, 9, EXCEPTION_PORT_DEBUGGER)
+        .unwrap();
+    assert_eq!(
+        w.k.sys_task_create_exception_channel(w.sup, job.h, EXCEPTION_CHANNEL_DEBUGGER),
+        Err(Status::ALREADY_BOUND)
+    );
+    let p = w.process(job.h);
+    w.start(&p);
+    let packet = w.k.sys_port_wait(w.sup, port, 0).unwrap().done().unwrap();
+    assert_eq!((packet.key, packet.packet_type), (9, EXCP_PROCESS_STARTING));
+    assert_eq!(
+        w.thread_info(p.th).wait_exception_channel_type,
+        EXCEPTION_CHANNEL_TYPE_JOB_DEBUGGER
+    );
+    w.k.sys_task_resume_from_exception(w.sup, p.th, port, RESUME_TRY_NEXT)
+        .unwrap();
+    assert!(matches!(ran(&w.effects(), p.tid), Some(RunEntry::Start(_))));
+}
