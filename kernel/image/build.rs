@@ -28,7 +28,10 @@ fn main() {
     }
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").expect("cargo sets CARGO_CFG_TARGET_ARCH");
     let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    let script = Path::new(&manifest).join("../../hal").join(&arch).join("link.ld");
+    let script = Path::new(&manifest)
+        .join("../../hal")
+        .join(&arch)
+        .join("link.ld");
     println!("cargo:rerun-if-changed={}", script.display());
     println!("cargo:rustc-link-arg-bins=-T{}", script.display());
     // x86_64-unknown-none links a static PIE by default, but QEMU's PVH

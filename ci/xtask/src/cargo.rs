@@ -38,7 +38,10 @@ pub fn user_programs() -> Result<Vec<String>, String> {
 
 fn profile_dir(arch: Arch, release: bool) -> PathBuf {
     let profile = if release { "release" } else { "debug" };
-    workspace_root().join("target").join(arch.target()).join(profile)
+    workspace_root()
+        .join("target")
+        .join(arch.target())
+        .join(profile)
 }
 
 /// Build the user programs for `arch` and pack them into a boot image;
@@ -53,7 +56,9 @@ pub fn build_boot_image(arch: Arch, release: bool) -> Result<PathBuf, String> {
     if release {
         command.arg("--release");
     }
-    let status = command.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
         return Err(format!("building the {} user programs failed", arch.name()));
     }
@@ -80,12 +85,20 @@ pub fn build_boot_image(arch: Arch, release: bool) -> Result<PathBuf, String> {
 pub fn build_kernel(arch: Arch, release: bool) -> Result<PathBuf, String> {
     let image = build_boot_image(arch, release)?;
     let mut command = cargo();
-    command.args(["build", "--package", "spinel-kernel", "--target", arch.target()]);
+    command.args([
+        "build",
+        "--package",
+        "spinel-kernel",
+        "--target",
+        arch.target(),
+    ]);
     command.env("SPINEL_BOOT_IMAGE", &image);
     if release {
         command.arg("--release");
     }
-    let status = command.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
         return Err(format!("building the {} kernel failed", arch.name()));
     }
@@ -179,7 +192,10 @@ pub fn lint(arches: &[Arch]) -> Result<(usize, usize), String> {
         target.args(["clippy", "--target", arch.target()]);
         for package in &target_only {
             // Each target checks its own HAL only.
-            if Arch::ALL.iter().any(|&other| other != arch && hal_package(other) == package) {
+            if Arch::ALL
+                .iter()
+                .any(|&other| other != arch && hal_package(other) == package)
+            {
                 continue;
             }
             target.args(["--package", package]);

@@ -37,12 +37,17 @@ fn kernel_main(info: &'static BootInfo) -> ! {
     );
     print_memory_map(info);
     let stats = memory::init(info);
+    let (free_pages, total_pages) = {
+        let frames = memory::FRAMES.lock();
+        (frames.free_pages(), frames.total_pages())
+    };
     println!(
-        "memory: {} MiB usable, heap {} MiB at {:#x}, {} pages free",
+        "memory: {} MiB usable, heap {} MiB at {:#x}, {} of {} pages free",
         stats.usable_bytes >> 20,
         stats.heap_bytes >> 20,
         stats.heap_start.0,
-        memory::FRAMES.lock().free_pages()
+        free_pages,
+        total_pages,
     );
     Arch::init(KernelHooks {
         kernel_trap: trap::kernel_trap,

@@ -29,8 +29,10 @@ struct Thread {
     /// Saved registers while the thread is not running. Boxed so that its
     /// address stays put while the table grows.
     context: Box<UnsafeCell<KernelContext>>,
-    /// `None` for the boot thread, which runs on the HAL's boot stack.
-    stack: Option<Box<[u8]>>,
+    /// The stack the context runs on, owned here so it lives exactly as long
+    /// as the thread. `None` for the boot thread, which runs on the HAL's
+    /// boot stack.
+    _stack: Option<Box<[u8]>>,
     state: State,
 }
 
@@ -50,7 +52,7 @@ static SCHEDULER: spin::Mutex<Option<Scheduler>> = spin::Mutex::new(None);
 pub fn init() {
     let boot = Thread {
         context: Box::new(UnsafeCell::new(KernelContext::empty())),
-        stack: None,
+        _stack: None,
         state: State::Running,
     };
     *SCHEDULER.lock() = Some(Scheduler {
@@ -81,7 +83,7 @@ pub fn spawn(body: impl FnOnce() + 'static) -> ThreadId {
     let context = KernelContext::new(VirtAddr(top), thread_trampoline, start);
     let thread = Thread {
         context: Box::new(UnsafeCell::new(context)),
-        stack: Some(stack),
+        _stack: Some(stack),
         state: State::Runnable,
     };
 

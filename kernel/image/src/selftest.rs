@@ -27,7 +27,10 @@ macro_rules! ensure {
     };
 }
 
-const TESTS: &[(&str, fn() -> TestResult)] = &[
+/// A named test.
+type Test = (&'static str, fn() -> TestResult);
+
+const TESTS: &[Test] = &[
     (
         "memory_frames_are_zeroed_distinct_and_reused",
         memory_frames,
@@ -45,6 +48,7 @@ const TESTS: &[(&str, fn() -> TestResult)] = &[
     ("trap_kernel_undefined_instruction_reported", trap_undefined),
     ("timer_ticks_arrive", timer_ticks),
     ("threads_two_kernel_threads_alternate", threads_alternate),
+    ("threads_block_until_woken", threads_block_and_wake),
     ("user_context_register_slots", user_context_slots),
     ("user_mode_syscall_then_page_fault", user_syscall_then_fault),
 ];
@@ -351,6 +355,36 @@ fn threads_alternate() -> TestResult {
     let log = log.lock();
     ensure!(log.as_str() == "abababab", "threads ran as {log:?}");
     ensure!(sched::current() == 0, "not back on the boot thread");
+    Ok(())
+}
+
+fn threads_block_and_wake() -> TestResult {
+    let stage = Arc::new(core::sync::atomic::AtomicU32::new(0));
+    let sleeper = {
+        let stage = stage.clone();
+        sched::spawn(move || {
+            stage.store(1, Ordering::SeqCst);
+            sched::block_current();
+            stage.store(2, Ordering::SeqCst);
+        })
+    };
+    // Let the sleeper run until it blocks; yielding again must not run it.
+    for _ in 0..3 {
+        sched::yield_now();
+    }
+    ensure!(
+        stage.load(Ordering::SeqCst) == 1,
+        "sleeper at stage {} before the wake",
+        stage.load(Ordering::SeqCst)
+    );
+    sched::wake(sleeper);
+    while !sched::is_finished(sleeper) {
+        sched::yield_now();
+    }
+    ensure!(
+        stage.load(Ordering::SeqCst) == 2,
+        "sleeper did not finish after the wake"
+    );
     Ok(())
 }
 
