@@ -24,6 +24,7 @@ pub mod rights;
 pub mod status;
 pub mod syscall;
 pub mod thread;
+pub mod vm;
 
 pub use exception::{ExceptionInfo, ExceptionReport};
 pub use info::{HandleBasicInfo, ProcessInfo, ThreadInfo};
