@@ -210,7 +210,7 @@ impl Kernel {
             Body::Port(_) => self.port_closed(koid),
             Body::Exception(_) => self.exception_object_closed(koid),
             Body::SuspendToken(_) => self.suspend_token_closed(koid),
-            Body::Event => {
+            Body::Event | Body::Vmo(_) | Body::Vmar { .. } | Body::Resource(_) => {
                 self.objects.remove(&koid);
             }
             Body::Thread(_) => self.thread_last_handle(koid),

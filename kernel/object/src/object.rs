@@ -24,6 +24,12 @@ pub(crate) enum Body {
     Exception(ExceptionObject),
     SuspendToken(SuspendToken),
     Event,
+    Vmo(alloc::sync::Arc<spinel_vm::Vmo>),
+    /// A process's root VMAR; the mappings themselves live in the glue.
+    Vmar {
+        process: Koid,
+    },
+    Resource(crate::memory::ResourceKind),
 }
 
 impl Body {
@@ -37,6 +43,9 @@ impl Body {
             Body::Exception(_) => ObjectType::EXCEPTION,
             Body::SuspendToken(_) => ObjectType::SUSPEND_TOKEN,
             Body::Event => ObjectType::EVENT,
+            Body::Vmo(_) => ObjectType::VMO,
+            Body::Vmar { .. } => ObjectType::VMAR,
+            Body::Resource(_) => ObjectType::RESOURCE,
         }
     }
 }

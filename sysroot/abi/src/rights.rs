@@ -82,6 +82,23 @@ impl Rights {
         Rights(Self::BASIC.0 | Self::IO.0 | Self::PROPERTY.0 | Self::MAP.0 | Self::SIGNAL.0);
     /// Rights of an exception handle: it can be moved, inspected and have its
     /// state set, but not duplicated.
+    /// A process's root VMAR (Zircon's default VMAR rights).
+    pub const DEFAULT_VMAR: Rights = Rights(
+        Self::DUPLICATE.0
+            | Self::TRANSFER.0
+            | Self::READ.0
+            | Self::WRITE.0
+            | Self::EXECUTE.0
+            | Self::MAP.0
+            | Self::GET_PROPERTY.0
+            | Self::SET_PROPERTY.0
+            | Self::INSPECT.0
+            | Self::OP_CHILDREN.0,
+    );
+    /// A kernel resource (Spinel's debug link): use it, hand it on.
+    pub const DEFAULT_RESOURCE: Rights = Rights(
+        Self::DUPLICATE.0 | Self::TRANSFER.0 | Self::READ.0 | Self::WRITE.0 | Self::INSPECT.0,
+    );
     pub const DEFAULT_EXCEPTION: Rights =
         Rights(Self::TRANSFER.0 | Self::PROPERTY.0 | Self::INSPECT.0);
     pub const DEFAULT_SUSPEND_TOKEN: Rights = Rights(Self::TRANSFER.0 | Self::INSPECT.0);

@@ -72,13 +72,14 @@ impl Kernel {
     }
 
     /// `process_create`: needs MANAGE_PROCESS on the job; checks NEW_PROCESS.
+    /// Returns handles to the process and to its root VMAR.
     pub fn sys_process_create(
         &mut self,
         caller: Koid,
         job: HandleValue,
         name: &[u8],
         options: u32,
-    ) -> Result<HandleValue, Status> {
+    ) -> Result<(HandleValue, HandleValue), Status> {
         if options != 0 {
             return Err(Status::INVALID_ARGS);
         }
@@ -90,7 +91,10 @@ impl Kernel {
         let process = self.caller_process(caller)?;
         let new = self.process_create_in(job, name);
         let handle = self.new_handle(new, Rights::DEFAULT_PROCESS);
-        let result = Ok(self.install(process, handle));
+        let process_value = self.install(process, handle);
+        let vmar = self.create_vmar(new);
+        let vmar_handle = self.new_handle(vmar, Rights::DEFAULT_VMAR);
+        let result = Ok((process_value, self.install(process, vmar_handle)));
         self.policy_finish(caller, verdict, &result);
         result
     }

@@ -86,7 +86,8 @@ impl World {
 
     /// A process and its first thread, not started.
     pub fn process(&mut self, job: HandleValue) -> Proc {
-        let ph = self.k.sys_process_create(self.sup, job, b"p", 0).unwrap();
+        let (ph, vmar) = self.k.sys_process_create(self.sup, job, b"p", 0).unwrap();
+        self.k.sys_handle_close(self.sup, vmar).unwrap();
         let th = self.k.sys_thread_create(self.sup, ph, b"t", 0).unwrap();
         Proc {
             pid: self.koid(ph),
