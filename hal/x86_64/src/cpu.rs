@@ -29,7 +29,11 @@ pub(crate) const USER_CODE_SELECTOR: u16 = 0x20 | 3;
 /// Interrupt-stack-table slots (the x86_64 crate counts from 0 for IST1).
 const DOUBLE_FAULT_IST: u16 = 0;
 const NMI_IST: u16 = 1;
-const IST_STACK_SIZE: usize = 16 * 1024;
+/// #DB needs its own stack: single-stepping a `syscall` raises #DB on the
+/// first instruction of the syscall entry, in ring 0 but with the user's
+/// stack pointer still loaded.
+const DEBUG_IST: u16 = 2;
+pub(crate) const IST_STACK_SIZE: usize = 16 * 1024;
 
 /// Where the 8259 PICs' vectors go (they stay masked; this only keeps their
 /// spurious interrupts away from the exception vectors).
@@ -40,6 +44,9 @@ static TSS: CpuLocal<TaskStateSegment> = CpuLocal::new(TaskStateSegment::new());
 static IDT: CpuLocal<InterruptDescriptorTable> = CpuLocal::new(InterruptDescriptorTable::new());
 static DOUBLE_FAULT_STACK: CpuLocal<Stack<IST_STACK_SIZE>> = CpuLocal::new(Stack::new());
 static NMI_STACK: CpuLocal<Stack<IST_STACK_SIZE>> = CpuLocal::new(Stack::new());
+/// The #DB stack; `entry.rs` moves frames of user-mode #DBs from it into
+/// the thread's frame.
+pub(crate) static DEBUG_STACK: CpuLocal<Stack<IST_STACK_SIZE>> = CpuLocal::new(Stack::new());
 
 static HAS_1GIB_PAGES: AtomicBool = AtomicBool::new(false);
 
@@ -114,6 +121,7 @@ fn load_gdt() {
     tss.interrupt_stack_table[usize::from(DOUBLE_FAULT_IST)] =
         VirtAddr::new(DOUBLE_FAULT_STACK.top());
     tss.interrupt_stack_table[usize::from(NMI_IST)] = VirtAddr::new(NMI_STACK.top());
+    tss.interrupt_stack_table[usize::from(DEBUG_IST)] = VirtAddr::new(DEBUG_STACK.top());
 
     let kernel_code = gdt.append(Descriptor::kernel_code_segment());
     let kernel_data = gdt.append(Descriptor::kernel_data_segment());
@@ -163,7 +171,9 @@ fn load_idt() {
     // the IST indices name stacks set up in `load_gdt`.
     unsafe {
         idt.divide_error.set_handler_addr(stub(0));
-        idt.debug.set_handler_addr(stub(1));
+        idt.debug
+            .set_handler_addr(stub(1))
+            .set_stack_index(DEBUG_IST);
         idt.non_maskable_interrupt
             .set_handler_addr(stub(2))
             .set_stack_index(NMI_IST);

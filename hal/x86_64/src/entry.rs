@@ -139,7 +139,8 @@ core::arch::global_asm!(
     // Each makes the frame uniform (a zero error code where the CPU pushes
     // none), pushes its vector and joins the common path. NMI, double fault
     // and machine check arrive on IST stacks and always take the kernel
-    // path, even when they interrupt user mode.
+    // path, even when they interrupt user mode; #DB too has an IST stack
+    // (see spinel_x86_64_trap_debug).
     .balign 16
     .global spinel_x86_64_trap_stubs
 spinel_x86_64_trap_stubs:
@@ -160,12 +161,38 @@ spinel_x86_64_trap_stubs:
     spinel_frame_cfi 7, 16
     .if (spinel_vector == 2) || (spinel_vector == 8) || (spinel_vector == 18)
     jmp spinel_x86_64_trap_ist
+    .elseif spinel_vector == 1
+    jmp spinel_x86_64_trap_debug
     .else
     jmp spinel_x86_64_trap_common
     .endif
     .cfi_endproc
     .set spinel_vector, spinel_vector + 1
     .endr
+
+    // ---- #DB, on its own IST stack ----
+    // From kernel mode it is an ordinary kernel trap. From user mode the
+    // frame belongs in the thread's TrapFrame like every user trap: copy the
+    // seven words pushed so far (the IST stack's top is a fixed address)
+    // to the end of the thread's frame and continue there.
+    .balign 16
+    .cfi_startproc simple
+    .cfi_signal_frame
+    spinel_frame_cfi 7, 16
+spinel_x86_64_trap_debug:
+    test byte ptr [rsp + 24], 3         // the saved cs: from user mode?
+    jz spinel_x86_64_trap_ist
+    mov rsp, [rip + {frame_top}]
+    .cfi_undefined rip
+    push qword ptr [rip + {debug_stack} + {ist_size} - 8]     // ss
+    push qword ptr [rip + {debug_stack} + {ist_size} - 16]    // rsp
+    push qword ptr [rip + {debug_stack} + {ist_size} - 24]    // rflags
+    push qword ptr [rip + {debug_stack} + {ist_size} - 32]    // cs
+    push qword ptr [rip + {debug_stack} + {ist_size} - 40]    // rip
+    push qword ptr [rip + {debug_stack} + {ist_size} - 48]    // error code
+    push qword ptr [rip + {debug_stack} + {ist_size} - 56]    // vector
+    jmp spinel_x86_64_trap_common
+    .cfi_endproc
 
     // ---- The common trap path ----
     .balign 16
@@ -345,6 +372,8 @@ spinel_x86_64_leave_user:
     scratch = sym SYSCALL_SCRATCH,
     frame_top = sym USER_FRAME_TOP,
     kernel_rsp = sym KERNEL_RSP,
+    debug_stack = sym crate::cpu::DEBUG_STACK,
+    ist_size = const crate::cpu::IST_STACK_SIZE,
     user_ss = const USER_DATA_SELECTOR,
     user_cs = const USER_CODE_SELECTOR,
     syscall_vector = const SYSCALL_VECTOR,

@@ -10,7 +10,7 @@ use spinel_hal_api::{
 use x86_64::registers::control::Cr2;
 
 use crate::cpu::PIC_VECTOR_BASE;
-use crate::entry::TrapFrame;
+use crate::entry::{self, TrapFrame};
 use crate::paging::{self, DIRECT_MAP_BASE};
 use crate::serial::Console;
 use crate::timer;
@@ -51,6 +51,9 @@ pub(crate) fn record(frame: &TrapFrame, from_user: bool) -> TrapRecord {
     } else {
         0
     };
+    if vector == DEBUG {
+        clear_debug_status();
+    }
     let kind = match vector {
         PAGE_FAULT => TrapKind::PageFault {
             write: error_code & PF_WRITE != 0,
@@ -74,6 +77,16 @@ pub(crate) fn record(frame: &TrapFrame, from_user: bool) -> TrapRecord {
             error_code,
             cr2,
         },
+    }
+}
+
+/// Reset DR6: its status bits are sticky, and each #DB should report only
+/// its own cause.
+fn clear_debug_status() {
+    const DR6_RESERVED_ONES: u64 = 0xffff_0ff0;
+    // SAFETY: writing DR6 only changes the debug status bits.
+    unsafe {
+        core::arch::asm!("mov dr6, {}", in(reg) DR6_RESERVED_ONES, options(nomem, nostack, preserves_flags));
     }
 }
 
@@ -109,6 +122,13 @@ pub(crate) fn acknowledge(vector: u64) -> Interrupt {
 /// from anywhere) comes here from the common stub.
 pub(crate) extern "C" fn kernel_trap(frame: &mut TrapFrame) {
     match frame.vector {
+        // A thread single-stepping `syscall` gets the #DB on the syscall
+        // entry's first instruction, in ring 0 (TF applies to the
+        // instruction that cleared it). The kernel has nothing to stop
+        // there: resume the entry.
+        DEBUG if frame.rip == entry::spinel_x86_64_syscall_entry as *const () as u64 => {
+            clear_debug_status();
+        }
         NMI => {
             let _ = writeln!(Console, "x86_64 HAL: NMI at {:#x}, ignored", frame.rip);
         }
