@@ -22,7 +22,8 @@
 //! user-mode entry/exit), `trap` (decoding, kernel traps, fix-ups,
 //! backtraces), `paging` (kernel tables, user address spaces), `user`
 //! (UserContext), `context` (kernel threads), `timer` (local APIC, TSC),
-//! `serial` (COM1 console, COM2 debug link), `cell` (CpuLocal, stacks).
+//! `serial` (COM1 console, COM2 debug link), `ioapic` (COM2's interrupt),
+//! `cell` (CpuLocal, stacks).
 #![no_std]
 
 mod boot;
@@ -30,6 +31,7 @@ mod cell;
 mod context;
 mod cpu;
 mod entry;
+mod ioapic;
 mod paging;
 mod serial;
 mod timer;

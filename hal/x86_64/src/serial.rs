@@ -15,14 +15,20 @@ const COM2: u16 = 0x2f8;
 const DATA: u16 = 0;
 const INTERRUPT_ENABLE: u16 = 1;
 const FIFO_CONTROL: u16 = 2;
+const MODEM_CONTROL: u16 = 4;
 const LINE_STATUS: u16 = 5;
 const SCRATCH: u16 = 7;
 
 const LINE_STATUS_DATA_READY: u8 = 1 << 0;
 const LINE_STATUS_TRANSMIT_EMPTY: u8 = 1 << 5;
-/// FIFO enabled, both FIFOs cleared: received bytes queue up (16 deep)
-/// until the debugger link polls them.
+/// FIFO enabled, both FIFOs cleared, interrupt at the first byte:
+/// received bytes queue up (16 deep) until the debugger link drains them.
 const FIFO_ENABLE_AND_CLEAR: u8 = 0x07;
+const INTERRUPT_ON_RECEIVED_DATA: u8 = 1 << 0;
+/// DTR, RTS and OUT2 (which gates the UART's interrupt line on PCs).
+const MODEM_CONTROL_DTR_RTS_OUT2: u8 = 0x0b;
+/// ISA IRQ of COM2.
+const COM2_IRQ: u32 = 3;
 
 /// Polls of the line status before a byte is written regardless. QEMU's
 /// transmitter is always ready; the bound keeps "never blocks for long" true
@@ -66,10 +72,19 @@ pub(crate) fn probe_debug_link() {
     if read(COM2 + SCRATCH) != 0x5a {
         return;
     }
-    write(COM2 + INTERRUPT_ENABLE, 0);
     write(COM2 + FIFO_CONTROL, FIFO_ENABLE_AND_CLEAR);
+    write(COM2 + MODEM_CONTROL, MODEM_CONTROL_DTR_RTS_OUT2);
     DEBUG_LINK_PRESENT.store(true, Ordering::Relaxed);
+    // Arriving data raises Irq::DebugLink. The line is edge triggered and
+    // the UART keeps it up until its receive FIFO is empty, so the kernel
+    // must drain the link (read until `debug_link_read` returns 0) after
+    // each interrupt to get the next one.
+    crate::ioapic::route(COM2_IRQ, DEBUG_LINK_VECTOR as u8, crate::timer::apic_id());
+    write(COM2 + INTERRUPT_ENABLE, INTERRUPT_ON_RECEIVED_DATA);
 }
+
+/// Interrupt vector of the debugger link's UART.
+pub(crate) const DEBUG_LINK_VECTOR: u64 = 0x41;
 
 pub(crate) fn debug_link_write(bytes: &[u8]) {
     if DEBUG_LINK_PRESENT.load(Ordering::Relaxed) {

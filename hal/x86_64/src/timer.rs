@@ -19,6 +19,7 @@ pub(crate) const SPURIOUS_VECTOR: u64 = 0xff;
 
 // Local APIC registers (offsets into its 4 KiB MMIO page, Intel SDM vol. 3
 // table 11-1).
+const APIC_ID: usize = 0x20;
 const APIC_TASK_PRIORITY: usize = 0x80;
 const APIC_END_OF_INTERRUPT: usize = 0xb0;
 const APIC_SPURIOUS: usize = 0xf0;
@@ -94,6 +95,11 @@ fn apic_write(offset: usize, value: u32) {
     // SAFETY: a local APIC register (see `apic_read`); the HAL is the
     // APIC's only user.
     unsafe { apic_register(offset).write_volatile(value) }
+}
+
+/// This CPU's local APIC ID, where device interrupts are sent.
+pub(crate) fn apic_id() -> u32 {
+    apic_read(APIC_ID) >> 24
 }
 
 pub(crate) fn end_of_interrupt() {

@@ -12,7 +12,7 @@ use x86_64::registers::control::Cr2;
 use crate::cpu::PIC_VECTOR_BASE;
 use crate::entry::{self, TrapFrame};
 use crate::paging::{self, DIRECT_MAP_BASE};
-use crate::serial::Console;
+use crate::serial::{self, Console};
 use crate::timer;
 
 // Exception vectors (Intel SDM vol. 3, table 6-1) that get their own kind.
@@ -104,6 +104,10 @@ pub(crate) fn acknowledge(vector: u64) -> Interrupt {
         timer::TIMER_VECTOR => {
             timer::end_of_interrupt();
             Interrupt::Deliver(Irq::Timer)
+        }
+        serial::DEBUG_LINK_VECTOR => {
+            timer::end_of_interrupt();
+            Interrupt::Deliver(Irq::DebugLink)
         }
         // The APIC's spurious vector and the masked PICs' spurious lines
         // (7 and 15) must not be acknowledged.
