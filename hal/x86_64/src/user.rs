@@ -106,8 +106,14 @@ impl UserContext {
         let frame_top = frame as u64 + core::mem::size_of::<TrapFrame>() as u64;
         cpu::set_kernel_stack(frame_top);
         entry::USER_FRAME_TOP.store(frame_top, Ordering::Relaxed);
-        FsBase::write(x86_64::VirtAddr::new_truncate(self.fs_base));
-        GsBase::write(x86_64::VirtAddr::new_truncate(self.gs_base));
+        let (mut fs_base, mut gs_base) = (FsBase::MSR, GsBase::MSR);
+        // SAFETY: both bases are canonical (`set_register` refuses anything
+        // else and the CPU never reports anything else); the kernel uses
+        // neither segment.
+        unsafe {
+            fs_base.write(self.fs_base);
+            gs_base.write(self.gs_base);
+        }
         // sysret is cheaper but restores neither rcx nor r11, so it only
         // returns from a system call (which clobbers both anyway).
         let sysret = self.frame.vector == SYSCALL_VECTOR;
@@ -123,8 +129,15 @@ impl UserContext {
             entry::spinel_x86_64_enter_user(frame, u64::from(sysret));
             core::arch::asm!("fxsave64 [{}]", in(reg) &raw mut self.fpu, options(nostack));
         }
-        self.fs_base = FsBase::read().as_u64();
-        self.gs_base = GsBase::read().as_u64();
+        // The thread may have changed its bases (by loading a segment
+        // register): keep what the CPU has. Raw reads: the CPU only holds
+        // canonical values, so the x86_64 crate's checks would be dead code
+        // on the hot path.
+        // SAFETY: reading these MSRs has no side effects.
+        unsafe {
+            self.fs_base = fs_base.read();
+            self.gs_base = gs_base.read();
+        }
     }
 }
 
