@@ -82,3 +82,42 @@ impl Kernel {
         }
     }
 }
+
+impl Kernel {
+    /// The glue's way to hand a new process its first handles: a channel
+    /// whose one end goes to `process` (its handle value is returned) and
+    /// whose other end is closed after one message, `bytes` plus new handles
+    /// to `grants` (object, rights), has been written into it. Every object
+    /// in `grants` must be live.
+    pub fn bootstrap_channel(
+        &mut self,
+        process: Koid,
+        bytes: &[u8],
+        grants: &[(Koid, spinel_abi::Rights)],
+    ) -> Result<spinel_abi::HandleValue, spinel_abi::Status> {
+        if self.object_type(process) != Some(spinel_abi::ObjectType::PROCESS) {
+            return Err(spinel_abi::Status::NOT_FOUND);
+        }
+        if grants.iter().any(|&(koid, _)| !self.is_live(koid)) {
+            return Err(spinel_abi::Status::NOT_FOUND);
+        }
+        let (ours, theirs) = self.channel_create_pair();
+        let handles = grants
+            .iter()
+            .map(|&(koid, rights)| self.new_handle(koid, rights))
+            .collect();
+        self.channel_enqueue(
+            theirs,
+            Message {
+                bytes: bytes.to_vec(),
+                handles,
+            },
+        );
+        let theirs_handle = self.new_handle(theirs, spinel_abi::Rights::DEFAULT_CHANNEL);
+        let value = self.install(process, theirs_handle);
+        // Close our end: the process sees the message, then PEER_CLOSED.
+        let ours_handle = self.new_handle(ours, spinel_abi::Rights::DEFAULT_CHANNEL);
+        self.release_handle(ours_handle);
+        Ok(value)
+    }
+}

@@ -99,3 +99,30 @@ impl AddressSpace for FakeSpace {
         frames.free_frame(self.root);
     }
 }
+
+/// A minimal ELF64 executable with the given (vaddr, flags, bytes, memsz) segments.
+pub fn build_elf(machine: u16, entry: u64, segments: &[(u64, u32, &[u8], u64)]) -> Vec<u8> {
+    let mut file = vec![0u8; 64 + 56 * segments.len()];
+    file[..4].copy_from_slice(b"\x7fELF");
+    file[4] = 2;
+    file[5] = 1;
+    file[6] = 1;
+    file[16..18].copy_from_slice(&2u16.to_le_bytes());
+    file[18..20].copy_from_slice(&machine.to_le_bytes());
+    file[24..32].copy_from_slice(&entry.to_le_bytes());
+    file[32..40].copy_from_slice(&64u64.to_le_bytes());
+    file[54..56].copy_from_slice(&56u16.to_le_bytes());
+    file[56..58].copy_from_slice(&(segments.len() as u16).to_le_bytes());
+    for (i, (vaddr, flags, bytes, memsz)) in segments.iter().enumerate() {
+        let offset = file.len() as u64;
+        file.extend_from_slice(bytes);
+        let ph = 64 + 56 * i;
+        file[ph..ph + 4].copy_from_slice(&1u32.to_le_bytes());
+        file[ph + 4..ph + 8].copy_from_slice(&flags.to_le_bytes());
+        file[ph + 8..ph + 16].copy_from_slice(&offset.to_le_bytes());
+        file[ph + 16..ph + 24].copy_from_slice(&vaddr.to_le_bytes());
+        file[ph + 32..ph + 40].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+        file[ph + 40..ph + 48].copy_from_slice(&memsz.to_le_bytes());
+    }
+    file
+}

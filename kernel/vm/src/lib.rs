@@ -13,7 +13,7 @@
 //!   SMAP/PAN never need relaxing.
 //! - **Pages on demand.** A VMO commits a zeroed page the first time it is
 //!   touched, by a user fault or a kernel copy alike.
-#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(any(test, feature = "fake")), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
@@ -48,5 +48,5 @@ impl FrameAllocator for Frames<'_> {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod fake;
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;

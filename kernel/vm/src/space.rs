@@ -309,6 +309,12 @@ impl<A: AddressSpace> VmSpace<A> {
         Ok(())
     }
 
+    /// Check that `[va, va + len)` is wholly mapped with `access` allowed,
+    /// without copying (for output pointers, before a call acts).
+    pub fn check(&self, va: u64, len: usize, access: Access) -> Result<(), Status> {
+        self.walk(va, len, access, |_, _, _| Ok(()))
+    }
+
     /// Copy user memory at `va` into `out`. An address range not wholly
     /// mapped readable is `INVALID_ARGS`.
     pub fn read(&self, va: u64, out: &mut [u8]) -> Result<(), Status> {

@@ -14,6 +14,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod bootstrap;
 mod bytes;
 pub mod exception;
 pub mod info;
