@@ -22,7 +22,7 @@ const RFLAGS_INTERRUPT: u64 = 1 << 9;
 /// debuggers), DF, AC (alignment checking) and ID. Never IF, IOPL, NT, RF.
 const RFLAGS_USER_MASK: u64 = 0x0000_0000_0024_0dd5;
 
-/// First non-canonical address of the lower half.
+/// End of the lower half (the first non-canonical address).
 const LOWER_HALF_END: u64 = 1 << 47;
 const GENERAL_PROTECTION: u64 = 13;
 
@@ -83,8 +83,9 @@ fn is_canonical(address: u64) -> bool {
 
 impl UserContext {
     /// The trap that would occur on entering user mode at a non-canonical
-    /// `rip` (the CPU would raise it in kernel mode, on the thread's frame,
-    /// so it is reported without entering).
+    /// `rip` (iretq or sysret would raise it in kernel mode, with the stack
+    /// pointer inside the thread's frame, so it is reported without
+    /// entering).
     fn bad_rip(&self) -> UserExit {
         UserExit::Exception(TrapRecord {
             kind: TrapKind::General,
@@ -115,10 +116,12 @@ impl UserContext {
             gs_base.write(self.gs_base);
         }
         // sysret is cheaper but restores neither rcx nor r11, so it only
-        // returns from a system call (which clobbers both anyway).
-        let sysret = self.frame.vector == SYSCALL_VECTOR;
+        // returns from a system call (which clobbers both anyway). It is
+        // also kept to lower-half targets: a kernel-half rip goes by iretq
+        // and faults in user mode, as it should.
+        let sysret = self.frame.vector == SYSCALL_VECTOR && self.frame.rip < LOWER_HALF_END;
         // SAFETY: interrupts are disabled; the frame holds user selectors, a
-        // sanitised RFLAGS (IF set, IOPL 0) and a canonical lower-half rip
+        // sanitised RFLAGS (IF set, IOPL 0) and a canonical rip
         // (checked by `run`), so the CPU enters ring 3 rather than faulting
         // in ring 0; TSS.rsp0 and USER_FRAME_TOP point at the end of this
         // frame, which stays borrowed until enter_user returns. FXRSTOR
@@ -160,7 +163,7 @@ impl spinel_hal_api::UserContext for UserContext {
     fn run(&mut self) -> UserExit {
         x86_64::instructions::interrupts::disable();
         loop {
-            if self.frame.rip >= LOWER_HALF_END {
+            if !is_canonical(self.frame.rip) {
                 return self.bad_rip();
             }
             self.frame.cs = USER_CODE_SELECTOR.into();
