@@ -12,7 +12,7 @@ pub const THREAD_STATE_DEBUG_REGS: u32 = 4;
 pub const THREAD_STATE_SINGLE_STEP: u32 = 5;
 
 /// Most general-register slots of any architecture.
-pub const MAX_GENERAL_REGS: usize = 34;
+pub const MAX_GENERAL_REGS: usize = 35;
 
 /// Where the registers the kernel itself needs sit in one architecture's
 /// general-register slots.
@@ -59,19 +59,22 @@ pub mod x86_64 {
     };
 }
 
-/// aarch64: x0..x30, sp, pc, pstate (34 slots).
+/// aarch64: x0..x30, sp, pc, cpsr, tpidr (35 slots).
 pub mod aarch64 {
     pub const X0: usize = 0;
     pub const X1: usize = 1;
     pub const LR: usize = 30;
     pub const SP: usize = 31;
     pub const PC: usize = 32;
-    pub const PSTATE: usize = 33;
-    pub const COUNT: usize = 34;
+    pub const CPSR: usize = 33;
+    /// TPIDR_EL0, the user thread pointer (Zircon's arm64 general registers
+    /// end with it too).
+    pub const TPIDR: usize = 34;
+    pub const COUNT: usize = 35;
     pub const NAMES: [&str; COUNT] = [
         "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13",
         "x14", "x15", "x16", "x17", "x18", "x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26",
-        "x27", "x28", "x29", "x30", "sp", "pc", "pstate",
+        "x27", "x28", "x29", "x30", "sp", "pc", "cpsr", "tpidr",
     ];
     pub const LAYOUT: super::RegisterLayout = super::RegisterLayout {
         count: COUNT,
