@@ -1,0 +1,3 @@
+//! DWARF symbolization and CFI unwinding (work in progress).
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
