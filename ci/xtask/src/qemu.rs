@@ -40,7 +40,16 @@ pub fn command(guest: &Guest<'_>) -> Command {
     ]);
     match guest.arch {
         Arch::X86_64 => {
-            command.args(["-M", "microvm", "-cpu", "max"]);
+            // qboot instead of SeaBIOS: about 6 million fewer guest instructions
+            // before the kernel starts.
+            command.args([
+                "-M",
+                "microvm",
+                "-cpu",
+                "max",
+                "-bios",
+                "/usr/share/qemu/qboot.rom",
+            ]);
             // microvm creates only COM1 from -serial; the debugger link is COM2.
             command.args([
                 "-chardev",

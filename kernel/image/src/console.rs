@@ -22,6 +22,12 @@ pub fn print(args: fmt::Arguments<'_>) {
     let _ = CONSOLE.lock().write_fmt(args);
 }
 
+/// Write raw bytes (a user process's `debug_write`), whole.
+pub fn write_bytes(bytes: &[u8]) {
+    let _guard = CONSOLE.lock();
+    Arch::console_write(bytes);
+}
+
 /// Print without taking the console lock: for the panic path, which may have
 /// interrupted a holder of the lock.
 pub fn print_unlocked(args: fmt::Arguments<'_>) {

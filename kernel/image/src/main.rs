@@ -21,6 +21,7 @@ mod memory;
 mod sched;
 mod selftest;
 mod trap;
+mod userspace;
 
 use arch::Arch;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -55,23 +56,27 @@ fn kernel_main(info: &'static BootInfo) -> ! {
     });
     sched::init();
 
-    let mut words = info.cmdline.split_ascii_whitespace();
-    match words.next() {
-        Some("test") => {
-            let filter = words.next();
-            let failed = selftest::run_all(filter);
-            Arch::power_off(if failed == 0 {
-                ExitCode::Success
-            } else {
-                ExitCode::Failure
-            });
-        }
-        _ => {
-            println!("Spinel is up. Nothing else to run yet: powering off.");
-            Arch::power_off(ExitCode::Success);
-        }
+    // `test [FILTER]` runs the kernel's self-tests, then init in test mode
+    // (which runs the user-mode suites); anything else is passed to init.
+    let mut selftest_failures = 0;
+    if let Some(filter) = info.cmdline.strip_prefix("test") {
+        let filter = filter.split_ascii_whitespace().next();
+        selftest_failures = selftest::run_all(filter);
+    }
+    if let Err(error) = userspace::start(BOOT_IMAGE, info.cmdline, selftest_failures) {
+        println!("cannot start init: {error}");
+        Arch::power_off(ExitCode::Failure);
+    }
+    // The boot thread has nothing more to do: user threads and the
+    // timekeeper take the CPU from here; when none can run, the scheduler
+    // sleeps until an interrupt.
+    loop {
+        sched::block_current();
     }
 }
+
+/// The userspace programs, packed into a boot image by `cargo xtask`.
+static BOOT_IMAGE: &[u8] = include_bytes!(env!("SPINEL_BOOT_IMAGE_PATH"));
 
 fn print_memory_map(info: &BootInfo) {
     println!("memory map ({} regions):", info.region_count);

@@ -163,3 +163,41 @@ pub fn heap_usage() -> (usize, usize) {
     let heap = HEAP.lock();
     (heap.used(), heap.free())
 }
+
+/// Physical pages for the VM: frames from [`FRAMES`], reached through the
+/// HAL's direct map.
+pub struct KernelMemory;
+
+/// The one instance, for `&'static dyn PhysicalMemory`.
+pub static KERNEL_MEMORY: KernelMemory = KernelMemory;
+
+impl spinel_vm::PhysicalMemory for KernelMemory {
+    fn alloc_zeroed(&self) -> Option<PhysAddr> {
+        FRAMES.lock().alloc_frame()
+    }
+
+    fn free(&self, page: PhysAddr) {
+        FRAMES.lock().free_frame(page)
+    }
+
+    fn read(&self, page: PhysAddr, offset: usize, out: &mut [u8]) {
+        assert!(offset + out.len() <= PAGE_SIZE, "read crosses a page");
+        let source = Arch::phys_to_virt(page)
+            .add(offset as u64)
+            .as_mut_ptr::<u8>();
+        // SAFETY: `page` is a frame owned by a VMO (the VM only passes pages
+        // it holds); the direct map covers it; the range stays inside the
+        // page (asserted); `out` is a distinct kernel buffer.
+        unsafe { core::ptr::copy_nonoverlapping(source, out.as_mut_ptr(), out.len()) };
+    }
+
+    fn write(&self, page: PhysAddr, offset: usize, data: &[u8]) {
+        assert!(offset + data.len() <= PAGE_SIZE, "write crosses a page");
+        let target = Arch::phys_to_virt(page)
+            .add(offset as u64)
+            .as_mut_ptr::<u8>();
+        // SAFETY: as in `read`; user mappings of the page may see the bytes
+        // change, which is what a write to user memory means.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), target, data.len()) };
+    }
+}

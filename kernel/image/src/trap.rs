@@ -48,5 +48,6 @@ pub fn kernel_trap(record: &TrapRecord) -> KernelTrapAction {
 pub fn irq(irq: Irq) {
     if irq == Irq::Timer {
         TICKS.fetch_add(1, Ordering::Relaxed);
+        crate::userspace::on_timer_tick();
     }
 }
