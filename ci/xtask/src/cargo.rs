@@ -36,12 +36,17 @@ pub fn user_programs() -> Result<Vec<String>, String> {
     Ok(names)
 }
 
+/// Cargo's target directory (`CARGO_TARGET_DIR` when set).
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => workspace_root().join(dir),
+        _ => workspace_root().join("target"),
+    }
+}
+
 fn profile_dir(arch: Arch, release: bool) -> PathBuf {
     let profile = if release { "release" } else { "debug" };
-    workspace_root()
-        .join("target")
-        .join(arch.target())
-        .join(profile)
+    target_dir().join(arch.target()).join(profile)
 }
 
 /// Build the user programs for `arch` and pack them into a boot image;
