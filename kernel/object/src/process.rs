@@ -166,6 +166,9 @@ impl Kernel {
 
     /// A thread died: the process dies with its last started thread.
     pub(crate) fn process_thread_gone(&mut self, pid: Koid) {
+        if !self.is_live(pid) {
+            return;
+        }
         let p = self.process(pid);
         if p.is_dead() {
             return;
@@ -180,6 +183,11 @@ impl Kernel {
     }
 
     fn process_die(&mut self, pid: Koid) {
+        // Killing the last thread may already have ended and reaped the
+        // process (when nothing else held it).
+        if !self.is_live(pid) {
+            return;
+        }
         let p = self.process(pid);
         if p.is_dead()
             || p.threads

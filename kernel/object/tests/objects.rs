@@ -570,3 +570,37 @@ fn everything_closed_leaves_nothing_behind() {
     w.close(unstarted.ph);
     assert_eq!(w.k.object_count(), baseline);
 }
+
+/// A process held only by a handle in its own unread bootstrap message dies
+/// cleanly when it exits: killing its thread reaps it mid-kill.
+#[test]
+fn process_held_only_by_its_own_bootstrap_message_exits_cleanly() {
+    use spinel_abi::thread::x86_64::LAYOUT;
+    use spinel_object::{Config, Effect, Kernel};
+    let mut k = Kernel::new(Config::new(LAYOUT));
+    let root = k.root_job();
+    let p = k.create_process(root, b"init").unwrap();
+    let t = k.create_thread(p, b"main").unwrap();
+    let channel = k
+        .bootstrap_channel(
+            p,
+            b"hello",
+            &[(p, Rights::DEFAULT_PROCESS), (t, Rights::DEFAULT_THREAD)],
+        )
+        .unwrap();
+    k.start_process(p, t, 0x1000, 0x2000, u64::from(channel.raw()), 0)
+        .unwrap();
+    k.take_effects();
+    k.sys_process_exit(t, 7).unwrap();
+    let effects = k.take_effects();
+    assert!(
+        effects.contains(&Effect::ProcessExited {
+            process: p,
+            return_code: 7
+        }),
+        "{effects:?}"
+    );
+    assert!(effects.contains(&Effect::Exit { thread: t }), "{effects:?}");
+    assert_eq!(k.object_count(), 1, "only the root job is left");
+    k.check_invariants();
+}
