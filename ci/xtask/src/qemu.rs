@@ -211,7 +211,7 @@ pub fn gdb_command(arch: Arch, kernel: &Path, port: u16) -> Vec<String> {
         "-ex".into(),
         format!("target remote localhost:{port}"),
         "-ex".into(),
-        "hbreak spinel_kernel_main".into(),
+        "hbreak spinel_kernel::kernel_main".into(),
         "-ex".into(),
         "continue".into(),
     ]
