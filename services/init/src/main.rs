@@ -1,12 +1,112 @@
 //! init: the first user process.
+//!
+//! The kernel starts it with the root job, the boot image and the debug
+//! link. With the argument `test [FILTER]` it runs every test suite of the
+//! boot image (the programs whose name ends in `-tests`), each in a job of
+//! its own, one after the other, and exits 0 only if every suite did.
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use spinel_rt::launch::{self, BootImage, Inherit};
 use spinel_rt::println;
+use spinel_rt::startup::Startup;
+use spinel_rt::zx::abi::bootstrap::{TAG_BOOT_IMAGE, TAG_JOB};
+use spinel_rt::zx::{self, Job, ObjectCalls, Signals, Status, Vmo};
 
 spinel_rt::entry!(main);
 
-fn main(_args: spinel_rt::StartArgs) -> i64 {
-    println!("init: hello from user mode");
-    0
+/// Guest time a suite may take before init kills it.
+const SUITE_TIMEOUT_NS: i64 = 120_000_000_000;
+
+fn main(args: spinel_rt::StartArgs) -> i64 {
+    let mut startup = Startup::from_start(args.bootstrap);
+    let (Some(job), Some(image)) = (
+        startup.take_typed::<Job>(TAG_JOB),
+        startup.take_typed::<Vmo>(TAG_BOOT_IMAGE),
+    ) else {
+        println!("init: the bootstrap message lacks the root job or the boot image");
+        return 1;
+    };
+    let image = BootImage::new(image);
+    let words: Vec<String> = startup.words().map(String::from).collect();
+    match words.first().map(String::as_str) {
+        Some("test") => run_suites(&job, &image, words.get(1).map(String::as_str)),
+        _ => {
+            println!("init: hello from user mode");
+            0
+        }
+    }
+}
+
+/// Run each `*-tests` program; returns 0 when all of them exited with 0.
+fn run_suites(job: &Job, image: &BootImage, filter: Option<&str>) -> i64 {
+    let suites = match image.names() {
+        Ok(names) => names
+            .into_iter()
+            .filter(|n| n.ends_with("-tests"))
+            .collect::<Vec<_>>(),
+        Err(status) => {
+            println!("init: cannot list the boot image: {status:?}");
+            return 1;
+        }
+    };
+    let mut failed = Vec::new();
+    for suite in &suites {
+        match run_suite(job, image, suite, filter) {
+            Ok(0) => {}
+            Ok(code) => {
+                println!("init: suite {suite} exited with {code}");
+                failed.push(suite.as_str());
+            }
+            Err(status) => {
+                println!("init: suite {suite} could not run: {status:?}");
+                failed.push(suite.as_str());
+            }
+        }
+    }
+    println!(
+        "init: {} suite(s) run, {} failed {:?}",
+        suites.len(),
+        failed.len(),
+        failed
+    );
+    if failed.is_empty() { 0 } else { 1 }
+}
+
+fn run_suite(
+    job: &Job,
+    image: &BootImage,
+    suite: &str,
+    filter: Option<&str>,
+) -> Result<i64, Status> {
+    let child_job = job.create_child()?;
+    let mut args = String::from("test");
+    if let Some(filter) = filter {
+        args.push(' ');
+        args.push_str(filter);
+    }
+    let inherit = Inherit {
+        job: Some(&child_job),
+        boot_image: Some(image),
+        handles: Vec::new(),
+    };
+    let (process, _thread) = launch::launch(&child_job, image, suite, &args, inherit)?;
+    let deadline = zx::deadline_after(SUITE_TIMEOUT_NS);
+    match process.wait_one(Signals::PROCESS_TERMINATED, deadline) {
+        Ok(_) => {}
+        Err(Status::TIMED_OUT) => {
+            println!("init: suite {suite} timed out; killing it");
+            child_job.kill()?;
+            return Ok(-1);
+        }
+        Err(status) => return Err(status),
+    }
+    let code = process.info()?.return_code;
+    // Anything the suite left behind goes with its job.
+    let _ = child_job.kill();
+    Ok(code)
 }

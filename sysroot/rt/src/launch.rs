@@ -7,6 +7,7 @@
 //! [`prepare`] stops short of starting, so that a caller can attach
 //! handlers (a debugger channel, say) to the new process first.
 
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -55,38 +56,53 @@ impl BootImage {
         BootImage { vmo }
     }
 
-    /// The file called `name` (NOT_FOUND if absent, INVALID_ARGS if the
+    /// Every file's name and place, in image order (INVALID_ARGS if the
     /// directory is malformed). Reads only the directory (header, entries,
-    /// names), never the whole image.
-    pub fn find(&self, name: &str) -> Result<FileRange, Status> {
+    /// names), never the files.
+    pub fn entries(&self) -> Result<Vec<(String, FileRange)>, Status> {
         const HEADER: usize = 16;
         const ENTRY: usize = 24;
+        let bad = Status::INVALID_ARGS;
         let mut header = [0u8; HEADER];
         self.vmo.read(&mut header, 0)?;
         if &header[..8] != b"SPNLBOOT" || u32_at(&header, 8) != Some(1) {
-            return Err(Status::INVALID_ARGS);
+            return Err(bad);
         }
-        let count = u32_at(&header, 12).ok_or(Status::INVALID_ARGS)? as usize;
-        let mut entries = vec![0u8; count * ENTRY];
+        let count = u32_at(&header, 12).ok_or(bad)? as usize;
+        let mut entries = vec![0u8; count.checked_mul(ENTRY).ok_or(bad)?];
         self.vmo.read(&mut entries, HEADER as u64)?;
-        for index in 0..count {
-            let at = index * ENTRY;
-            let bad = Status::INVALID_ARGS;
-            let name_offset = u32_at(&entries, at).ok_or(bad)?;
-            let name_len = u32_at(&entries, at + 4).ok_or(bad)? as usize;
-            if name_len != name.len() {
-                continue;
+        let mut files = Vec::with_capacity(count);
+        for entry in entries.chunks_exact(ENTRY) {
+            let name_offset = u32_at(entry, 0).ok_or(bad)?;
+            let name_len = u32_at(entry, 4).ok_or(bad)? as usize;
+            if name_len > 255 {
+                return Err(bad);
             }
-            let mut candidate = vec![0u8; name_len];
-            self.vmo.read(&mut candidate, u64::from(name_offset))?;
-            if candidate == name.as_bytes() {
-                return Ok(FileRange {
-                    offset: u64_at(&entries, at + 8).ok_or(bad)?,
-                    len: u64_at(&entries, at + 16).ok_or(bad)?,
-                });
-            }
+            let mut name = vec![0u8; name_len];
+            self.vmo.read(&mut name, u64::from(name_offset))?;
+            let name = String::from_utf8(name).map_err(|_| bad)?;
+            let range = FileRange {
+                offset: u64_at(entry, 8).ok_or(bad)?,
+                len: u64_at(entry, 16).ok_or(bad)?,
+            };
+            files.push((name, range));
         }
-        Err(Status::NOT_FOUND)
+        Ok(files)
+    }
+
+    /// The names of the files, in image order.
+    pub fn names(&self) -> Result<Vec<String>, Status> {
+        Ok(self.entries()?.into_iter().map(|(name, _)| name).collect())
+    }
+
+    /// The file called `name` (NOT_FOUND if absent, INVALID_ARGS if the
+    /// directory is malformed).
+    pub fn find(&self, name: &str) -> Result<FileRange, Status> {
+        self.entries()?
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, range)| range)
+            .ok_or(Status::NOT_FOUND)
     }
 
     fn read(&self, file: FileRange, offset: u64, out: &mut [u8]) -> Result<(), Status> {
