@@ -268,8 +268,6 @@ pub struct TestReport {
     pub lines: Vec<String>,
     pub passed: usize,
     pub failed: usize,
-    /// The guest's own `N passed, M failed` line, if it got that far.
-    pub summary: Option<(usize, usize)>,
 }
 
 impl TestReport {
@@ -278,7 +276,6 @@ impl TestReport {
             lines: Vec::new(),
             passed: 0,
             failed: 0,
-            summary: None,
         };
         for line in console.lines() {
             if line.starts_with("test ") && line.contains(" ... ") {
@@ -288,16 +285,16 @@ impl TestReport {
                     report.failed += 1;
                 }
                 report.lines.push(line.to_string());
-            } else if let Some((p, f)) = parse_summary(line) {
-                report.summary = Some((p, f));
+            } else if is_summary(line) || line.starts_with("init: ") || line.starts_with("[kernel]")
+            {
+                report.lines.push(line.to_string());
             }
         }
         report
     }
 }
 
-fn parse_summary(line: &str) -> Option<(usize, usize)> {
-    let (passed, rest) = line.trim().split_once(" passed, ")?;
-    let failed = rest.strip_suffix(" failed")?;
-    Some((passed.parse().ok()?, failed.parse().ok()?))
+/// A suite's `[NAME: ]N passed, M failed` line.
+fn is_summary(line: &str) -> bool {
+    line.contains(" passed, ") && line.trim_end().ends_with(" failed")
 }
