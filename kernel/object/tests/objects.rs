@@ -602,5 +602,5 @@ fn process_held_only_by_its_own_bootstrap_message_exits_cleanly() {
     );
     assert!(effects.contains(&Effect::Exit { thread: t }), "{effects:?}");
     assert_eq!(k.object_count(), 1, "only the root job is left");
-    k.check_invariants();
+    k.check_invariants().unwrap();
 }
