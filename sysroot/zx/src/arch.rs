@@ -363,3 +363,11 @@ pub fn report_error_code(report: &ExceptionReport) -> u64 {
         report.context.arch.as_x86_64().err_code
     }
 }
+
+/// The stack pointer to give `thread_start` for a thread whose entry is an
+/// `extern "C"` function and whose stack ends at `top`: what a call would
+/// leave (x86_64: 16-byte aligned minus the return address; arm64: 16-byte
+/// aligned).
+pub const fn initial_stack_pointer(top: u64) -> u64 {
+    if IS_X86 { (top & !15) - 8 } else { top & !15 }
+}
