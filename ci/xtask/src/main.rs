@@ -5,6 +5,7 @@
 //! (rustup targets, QEMU), boots the result under QEMU with a timeout, and
 //! turns guest output and QEMU exit codes into verdicts.
 
+mod bench;
 mod cargo;
 mod provision;
 mod qemu;
@@ -73,6 +74,7 @@ commands:
   run       boot Spinel under QEMU (x86_64 unless --arch is given)
   test      host tests, lints, then the in-guest suites on every architecture
   gdb       boot halted with QEMU's gdbstub and print (or --launch) the gdb command
+  bench     guest benchmarks under -icount (guest instructions per operation)
   setup     install what the other commands need (rustup targets, QEMU)
 
 options:
@@ -152,6 +154,7 @@ fn main() -> ExitCode {
         "run" => parse(&args[1..], &single).and_then(|o| cmd_run(&o)),
         "test" => parse(&args[1..], &Arch::ALL).and_then(|o| cmd_test(&o)),
         "gdb" => parse(&args[1..], &single).and_then(|o| cmd_gdb(&o)),
+        "bench" => parse(&args[1..], &Arch::ALL).and_then(|o| bench::run(&o)),
         "setup" => parse(&args[1..], &Arch::ALL).and_then(|o| provision::setup(&o.arches)),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
