@@ -4,7 +4,7 @@
 //! which these mirror with real processes, real faults and real system
 //! calls.
 //!
-//! Run with no arguments (or a filter word) it runs the tests; run as
+//! Run as `test [FILTER]` (or with no arguments) it runs the tests; run as
 //! `child <steps>` it is the faulting child the tests start (`child.rs`).
 #![no_std]
 #![no_main]
@@ -31,7 +31,11 @@ fn main(args: spinel_rt::StartArgs) -> i64 {
     if startup.words().next() == Some("child") {
         return child::run(startup);
     }
-    let filter = startup.words().next().map(alloc::string::String::from);
+    // init runs suites as `test [FILTER]`.
+    let filter = startup
+        .words()
+        .find(|w| *w != "test")
+        .map(alloc::string::String::from);
     if let Err(reason) = env::init(&mut startup) {
         println!("exception-tests: cannot run: {reason}");
         println!("0 passed, 1 failed");
