@@ -1,0 +1,165 @@
+//! Symbol names as people (or llvm-symbolizer) print them.
+
+use alloc::borrow::Cow;
+use alloc::format;
+use alloc::string::String;
+
+/// How mangled names are turned into text.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum NameStyle {
+    /// Exactly as `llvm-symbolizer` prints them: legacy Rust names
+    /// (`_ZN…E`) demangled the Itanium way, hash and `$LT$`-style escapes
+    /// kept (`shapes::checksum::h7a48…`); v0 Rust names (`_R…`) demangled
+    /// without crate disambiguators; C names unchanged.
+    #[default]
+    Llvm,
+    /// For people: every Rust name without hashes or escapes
+    /// (`<shapes::Rect as shapes::Shape>::area`); C names unchanged.
+    Readable,
+}
+
+impl NameStyle {
+    pub fn demangle(self, name: &str) -> Cow<'_, str> {
+        match self {
+            NameStyle::Llvm => {
+                if name.starts_with("_ZN") {
+                    match itanium_nested_name(name) {
+                        Some(text) => Cow::Owned(text),
+                        None => Cow::Borrowed(name),
+                    }
+                } else if name.starts_with("_R") {
+                    rust(name)
+                } else {
+                    Cow::Borrowed(name)
+                }
+            }
+            NameStyle::Readable => rust(name),
+        }
+    }
+}
+
+fn rust(name: &str) -> Cow<'_, str> {
+    match rustc_demangle::try_demangle(name) {
+        Ok(demangled) => Cow::Owned(format!("{demangled:#}")),
+        Err(_) => Cow::Borrowed(name),
+    }
+}
+
+/// Itanium demangling of a plain nested name, `_ZN <len><id>... E [.suffix]`
+/// (the shape of every legacy Rust symbol): the identifiers joined by `::`,
+/// verbatim, and a `.suffix` shown as ` (.suffix)` as LLVM's demangler does.
+fn itanium_nested_name(name: &str) -> Option<String> {
+    let mut rest = name.strip_prefix("_ZN")?;
+    let mut out = String::new();
+    loop {
+        if let Some(after) = rest.strip_prefix('E') {
+            if out.is_empty() {
+                return None;
+            }
+            if !after.is_empty() {
+                if !after.starts_with('.') {
+                    return None;
+                }
+                out.push_str(" (");
+                out.push_str(after);
+                out.push(')');
+            }
+            return Some(out);
+        }
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || rest.starts_with('0') {
+            return None;
+        }
+        let length: usize = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let identifier = rest.get(..length)?;
+        if !out.is_empty() {
+            out.push_str("::");
+        }
+        out.push_str(identifier);
+        rest = &rest[length..];
+    }
+}
+
+/// Whether a demangled `name` is what a person meant by `query`: the same,
+/// or ending in `::query`, with or without a trailing Rust hash (`::h…`).
+pub fn name_matches(name: &str, query: &str) -> bool {
+    let plain = strip_hash(name);
+    [name, plain].iter().any(|candidate| {
+        *candidate == query
+            || candidate
+                .strip_suffix(query)
+                .is_some_and(|head| head.ends_with("::"))
+    })
+}
+
+/// `path::h0123456789abcdef` → `path`.
+pub fn strip_hash(name: &str) -> &str {
+    if let Some((head, hash)) = name.rsplit_once("::h")
+        && hash.len() == 16
+        && hash.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return head;
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_rust_names_demangle_the_llvm_way() {
+        let llvm = NameStyle::Llvm;
+        assert_eq!(
+            llvm.demangle("_ZN6shapes8checksum17h7a4804e02ae247a3E"),
+            "shapes::checksum::h7a4804e02ae247a3"
+        );
+        assert_eq!(
+            llvm.demangle(
+                "_ZN46_$LT$shapes..Rect$u20$as$u20$shapes..Shape$GT$4area17h816d0ee3447887b7E"
+            ),
+            "_$LT$shapes..Rect$u20$as$u20$shapes..Shape$GT$::area::h816d0ee3447887b7"
+        );
+        assert_eq!(
+            llvm.demangle("_ZN3foo3barE.llvm.1234"),
+            "foo::bar (.llvm.1234)"
+        );
+        assert_eq!(llvm.demangle("_ZN3fooE"), "foo");
+        assert_eq!(llvm.demangle("_ZN3foo"), "_ZN3foo");
+        assert_eq!(llvm.demangle("_ZN9foo"), "_ZN9foo");
+        assert_eq!(llvm.demangle("main"), "main");
+    }
+
+    #[test]
+    fn readable_names_lose_hashes_and_escapes() {
+        let readable = NameStyle::Readable;
+        assert_eq!(
+            readable.demangle(
+                "_ZN46_$LT$shapes..Rect$u20$as$u20$shapes..Shape$GT$4area17h816d0ee3447887b7E"
+            ),
+            "<shapes::Rect as shapes::Shape>::area"
+        );
+        assert_eq!(
+            readable.demangle("_RNvNtCsg3SjgaGcPXb_4core9panicking9panic_fmt"),
+            "core::panicking::panic_fmt"
+        );
+        assert_eq!(readable.demangle("main"), "main");
+    }
+
+    #[test]
+    fn names_match_by_suffix_without_hash() {
+        assert!(name_matches(
+            "shapes::checksum::h7a4804e02ae247a3",
+            "checksum"
+        ));
+        assert!(name_matches(
+            "shapes::checksum::h7a4804e02ae247a3",
+            "shapes::checksum"
+        ));
+        assert!(name_matches("main", "main"));
+        assert!(!name_matches("shapes::checksum", "sum"));
+        assert_eq!(strip_hash("a::b::h0123456789abcdef"), "a::b");
+        assert_eq!(strip_hash("a::hello"), "a::hello");
+    }
+}

@@ -1,0 +1,172 @@
+//! The symbolizer against llvm-symbolizer, on fixtures built here from
+//! `tests/fixtures/` by rustc (both arches, -O0 and -O2) and gcc (-O0 and
+//! -O2; aarch64 when `aarch64-linux-gnu-gcc` is installed).
+
+mod common;
+
+use object::{Object, ObjectSection, ObjectSymbol};
+use spinel_symbolize::Symbolizer;
+use std::path::Path;
+
+/// Addresses worth asking about: a sweep over every executable section,
+/// the start, second byte, last byte and end of every symbol, and a few
+/// places outside any function.
+fn addresses(elf: &[u8]) -> Vec<u64> {
+    let file = object::File::parse(elf).unwrap();
+    let mut addresses = Vec::new();
+    let mut text_end = 0;
+    let mut sections = Vec::new();
+    for section in file.sections() {
+        if section.kind() == object::SectionKind::Text {
+            sections.push((section.address(), section.size()));
+            text_end = text_end.max(section.address() + section.size());
+        }
+    }
+    let total: u64 = sections.iter().map(|s| s.1).sum();
+    let stride = (total / 1500).max(1);
+    for (start, size) in sections {
+        let mut address = start;
+        while address < start + size {
+            addresses.push(address);
+            address += stride;
+        }
+    }
+    for symbol in file.symbols() {
+        if symbol.address() == 0 {
+            continue;
+        }
+        let (start, size) = (symbol.address(), symbol.size());
+        addresses.extend([start, start + 1, start + size.max(1) - 1, start + size]);
+    }
+    // Outside any function: past the code, in data, far away.
+    for section in file.sections() {
+        if matches!(
+            section.kind(),
+            object::SectionKind::ReadOnlyData | object::SectionKind::Data
+        ) {
+            addresses.push(section.address() + section.size() / 2);
+        }
+    }
+    addresses.extend([text_end + 0x40, text_end + 0x10_0000, 0xffff_ffff_0000_0000]);
+    addresses.sort_unstable();
+    addresses.dedup();
+    addresses
+}
+
+fn ours(symbolizer: &Symbolizer, address: u64) -> String {
+    let mut out = String::new();
+    for frame in symbolizer.symbolize(address) {
+        frame.write_llvm(&mut out).unwrap();
+    }
+    out
+}
+
+/// Whether llvm-symbolizer's answer for a non-code address came from the
+/// DWARF of a function the linker discarded (its ranges sit at address 0,
+/// the tombstone, over the ELF headers and read-only data). Ours is the
+/// symbol table's answer alone there, with an unknown location.
+fn is_tombstone_answer(symbolizer: &Symbolizer, address: u64, theirs: &str, ours: &str) -> bool {
+    !symbolizer.is_code(address)
+        && theirs
+            .lines()
+            .nth(1)
+            .is_some_and(|location| location.starts_with('/'))
+        && ours.lines().count() == 2
+        && ours.ends_with("??:0:0\n")
+}
+
+/// Compares every address; returns (compared, mismatches).
+fn compare(elf_path: &Path, label: &str) -> (usize, Vec<String>) {
+    let elf = std::fs::read(elf_path).unwrap();
+    let symbolizer = Symbolizer::new(&elf).unwrap();
+    let addresses = addresses(&elf);
+    let theirs = common::llvm_symbolize(elf_path, &addresses);
+    let mut mismatches = Vec::new();
+    let mut tombstones = 0;
+    let mut inlined = 0;
+    let mut outside = 0;
+    for (address, expected) in addresses.iter().zip(&theirs) {
+        let got = ours(&symbolizer, *address);
+        if expected.lines().count() > 2 {
+            inlined += 1;
+        }
+        if expected.starts_with("??\n") {
+            outside += 1;
+        }
+        if &got != expected && is_tombstone_answer(&symbolizer, *address, expected, &got) {
+            tombstones += 1;
+            continue;
+        }
+        if &got != expected {
+            mismatches.push(format!(
+                "{label} {address:#x}:\n--- llvm-symbolizer\n{expected}--- ours\n{got}"
+            ));
+        }
+    }
+    eprintln!(
+        "{label}: {} addresses ({inlined} in inlined code, {outside} unknown to llvm), \
+         {} agree exactly, {tombstones} non-code addresses where llvm-symbolizer \
+         reports discarded functions' DWARF",
+        addresses.len(),
+        addresses.len() - mismatches.len() - tombstones
+    );
+    (addresses.len(), mismatches)
+}
+
+fn check(results: Vec<(usize, Vec<String>)>) {
+    let mismatches: Vec<String> = results.into_iter().flat_map(|r| r.1).collect();
+    if let Ok(path) = std::env::var("SYMBOLIZE_MISMATCHES") {
+        std::fs::write(path, mismatches.join("\n")).unwrap();
+    }
+    if !mismatches.is_empty() {
+        for mismatch in mismatches.iter().take(12) {
+            eprintln!("{mismatch}");
+        }
+        panic!(
+            "{} addresses disagree with llvm-symbolizer",
+            mismatches.len()
+        );
+    }
+}
+
+fn llvm_installed() -> bool {
+    if common::have("llvm-symbolizer") {
+        return true;
+    }
+    eprintln!("SKIPPED: llvm-symbolizer is not installed (Debian: apt-get install llvm)");
+    false
+}
+
+#[test]
+fn rust_fixtures_agree_with_llvm_symbolizer() {
+    if !llvm_installed() {
+        return;
+    }
+    let mut results = Vec::new();
+    for arch in ["x86_64", "aarch64"] {
+        for opt in [0, 2] {
+            let elf = common::build_rust(arch, opt);
+            results.push(compare(&elf, &format!("rust {arch} -O{opt}")));
+        }
+    }
+    check(results);
+}
+
+#[test]
+fn c_fixtures_agree_with_llvm_symbolizer() {
+    if !llvm_installed() {
+        return;
+    }
+    let mut results = Vec::new();
+    for arch in ["x86_64", "aarch64"] {
+        for opt in [0, 2] {
+            match common::build_c("shapes.c", arch, opt, &[]) {
+                Some(elf) => results.push(compare(&elf, &format!("c {arch} -O{opt}"))),
+                None => eprintln!(
+                    "SKIPPED: no C compiler for {arch} (Debian: apt-get install gcc-aarch64-linux-gnu)"
+                ),
+            }
+        }
+    }
+    check(results);
+}
