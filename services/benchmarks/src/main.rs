@@ -16,6 +16,7 @@ extern crate alloc;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
 use spinel_rt::launch::{self, BootImage, Inherit};
 use spinel_rt::println;
 use spinel_rt::startup::Startup;
@@ -43,6 +44,10 @@ fn main(args: spinel_rt::StartArgs) -> i64 {
         Some("echo-channel") => echo_channel(&mut startup),
         Some("echo-port") => echo_port(&mut startup),
         Some("breakpoints") => breakpoints(),
+        Some("smoke") => {
+            SMOKE.store(true, Ordering::Relaxed);
+            run_all(&mut startup)
+        }
         _ => run_all(&mut startup),
     };
     match result {

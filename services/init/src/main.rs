@@ -86,6 +86,22 @@ fn run_suites(job: &Job, image: &BootImage, filter: Option<&str>) -> i64 {
             }
         }
     }
+    // The benchmarks, a few iterations each: the measured paths must work.
+    match run_program(job, image, "benchmarks", "smoke", Some(SUITE_TIMEOUT_NS)) {
+        Ok(0) => {}
+        other => {
+            println!("init: benchmarks smoke run: {other:?}");
+            failed.push("benchmarks");
+        }
+    }
+    // The benchmarks, a few iterations each: the measured paths must work.
+    match run_program(job, image, "benchmarks", "smoke", Some(SUITE_TIMEOUT_NS)) {
+        Ok(0) => {}
+        other => {
+            println!("init: benchmarks smoke run: {other:?}");
+            failed.push("benchmarks");
+        }
+    }
     println!(
         "init: {} suite(s) run, {} failed {:?}",
         suites.len(),
