@@ -59,18 +59,33 @@ fn main(args: spinel_rt::StartArgs) -> i64 {
     }
 }
 
+/// Smoke mode (`cargo xtask test`): every benchmark a few times, reported
+/// as a test, so that the measured paths keep working.
+static SMOKE: AtomicBool = AtomicBool::new(false);
+
 /// Time `iterations` runs of `op`; print and return instructions per op.
 fn measure(
     name: &str,
     iterations: u64,
     mut op: impl FnMut() -> Result<(), Status>,
 ) -> Result<u64, Status> {
+    let smoke = SMOKE.load(Ordering::Relaxed);
+    let iterations = if smoke { 3 } else { iterations };
     let start = zx::clock_get_monotonic();
     for _ in 0..iterations {
-        op()?;
+        if let Err(status) = op() {
+            if smoke {
+                println!("test bench_{name} ... FAILED: {status:?}");
+            }
+            return Err(status);
+        }
     }
     let per_op = (zx::clock_get_monotonic() - start) as u64 / iterations;
-    println!("bench {name} {per_op} ({iterations})");
+    if smoke {
+        println!("test bench_{name} ... ok");
+    } else {
+        println!("bench {name} {per_op} ({iterations})");
+    }
     Ok(per_op)
 }
 

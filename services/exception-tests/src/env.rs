@@ -43,6 +43,10 @@ pub struct Env {
     /// The job test jobs are created in.
     pub job: Job,
     pub image: BootImage,
+    /// The root job, if the bootstrap gave it (under any tag: a job handle
+    /// whose job has no parent). Binding Magenta's system port needs a
+    /// process in it.
+    pub root_job: Option<Job>,
 }
 
 static ENV: spin::Once<Env> = spin::Once::new();
@@ -55,9 +59,23 @@ pub fn init(startup: &mut Startup) -> R<()> {
     let image = startup
         .take_typed(TAG_BOOT_IMAGE)
         .ok_or("no boot image (TAG_BOOT_IMAGE) in the bootstrap message")?;
+    let is_root =
+        |job: &Job| job.basic_info().is_ok_and(|i| {
+            i.object_type == ObjectType::JOB.0 && i.related_koid == 0
+        });
+    let root_job = if is_root(&job) {
+        job.duplicate(Rights::SAME_RIGHTS).ok()
+    } else {
+        let at = startup
+            .handles
+            .iter()
+            .position(|(_, h)| is_root(&Job::from_raw(h.raw()).leak_check()));
+        at.map(|at| Job::from_handle(startup.handles.remove(at).1))
+    };
     ENV.call_once(|| Env {
         job,
         image: BootImage::new(image),
+        root_job,
     });
     Ok(())
 }
