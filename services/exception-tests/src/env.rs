@@ -18,7 +18,7 @@ use spinel_rt::zx::abi::bootstrap::{TAG_BOOT_IMAGE, TAG_JOB, TAG_USER};
 use spinel_rt::zx::abi::exception::EXCEPTION_STATE_HANDLED;
 use spinel_rt::zx::{
     self, Channel, Event, Exception, ExceptionInfo, Handle, HandleBased, Job, Koid, ObjectCalls,
-    Port, PortPacket, Process, Rights, Signals, Status, Thread, ThreadInfo,
+    ObjectType, Port, PortPacket, Process, Rights, Signals, Status, Thread, ThreadInfo,
 };
 
 /// This program's name in the boot image.
@@ -59,17 +59,14 @@ pub fn init(startup: &mut Startup) -> R<()> {
     let image = startup
         .take_typed(TAG_BOOT_IMAGE)
         .ok_or("no boot image (TAG_BOOT_IMAGE) in the bootstrap message")?;
-    let is_root =
-        |job: &Job| job.basic_info().is_ok_and(|i| {
-            i.object_type == ObjectType::JOB.0 && i.related_koid == 0
-        });
-    let root_job = if is_root(&job) {
+    let is_root = |value| {
+        zx::object::handle_basic_info(value)
+            .is_ok_and(|i| i.object_type == ObjectType::JOB.0 && i.related_koid == 0)
+    };
+    let root_job = if is_root(job.raw()) {
         job.duplicate(Rights::SAME_RIGHTS).ok()
     } else {
-        let at = startup
-            .handles
-            .iter()
-            .position(|(_, h)| is_root(&Job::from_raw(h.raw()).leak_check()));
+        let at = startup.handles.iter().position(|(_, h)| is_root(h.raw()));
         at.map(|at| Job::from_handle(startup.handles.remove(at).1))
     };
     ENV.call_once(|| Env {
