@@ -65,7 +65,12 @@ pub fn c_compiler(arch: &str) -> Option<&'static str> {
 pub fn build_c(source: &str, arch: &str, opt: u32, extra: &[&str]) -> Option<PathBuf> {
     let compiler = c_compiler(arch)?;
     let stem = source.trim_end_matches(".c");
-    let out = out_dir().join(format!("{stem}-c-{arch}-O{opt}"));
+    let flavour: String = extra
+        .iter()
+        .map(|flag| flag.trim_start_matches('-'))
+        .collect::<Vec<_>>()
+        .join("-");
+    let out = out_dir().join(format!("{stem}-c-{arch}-O{opt}-{flavour}"));
     run(Command::new(compiler)
         .args(["-g", &format!("-O{opt}")])
         .args(extra)
