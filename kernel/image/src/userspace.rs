@@ -244,8 +244,8 @@ fn apply(system: &mut System<AddressSpace>, effects: alloc::vec::Vec<Effect>) {
                     ACTIVE_SPACE.store(0, Ordering::Relaxed);
                 }
                 system.process_exited(process);
-                if return_code != 0 {
-                    println!("[kernel] process {process} exited with {return_code}");
+                if return_code == spinel_abi::object::TASK_RETCODE_EXCEPTION_KILL {
+                    println!("[kernel] process {process} killed: an exception nobody handled");
                 }
                 if process == INIT_PROCESS.load(Ordering::Relaxed) {
                     init_exited(return_code);

@@ -95,6 +95,13 @@ impl HandleTable {
         self.entries.len()
     }
 
+    /// Whether some handle names `koid` with at least `rights`.
+    pub(crate) fn holds(&self, koid: Koid, rights: Rights) -> bool {
+        self.entries
+            .values()
+            .any(|h| h.koid == koid && h.rights.contains(rights))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

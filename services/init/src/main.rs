@@ -10,12 +10,13 @@
 extern crate alloc;
 
 use alloc::string::String;
+use alloc::vec;
 use alloc::vec::Vec;
 use spinel_rt::launch::{self, BootImage, Inherit};
 use spinel_rt::println;
 use spinel_rt::startup::Startup;
-use spinel_rt::zx::abi::bootstrap::{TAG_BOOT_IMAGE, TAG_JOB};
-use spinel_rt::zx::{self, Job, ObjectCalls, Signals, Status, Vmo};
+use spinel_rt::zx::abi::bootstrap::{TAG_BOOT_IMAGE, TAG_JOB, TAG_ROOT_JOB};
+use spinel_rt::zx::{self, Handle, HandleBased, Job, ObjectCalls, Rights, Signals, Status, Vmo};
 
 spinel_rt::entry!(main);
 
@@ -39,7 +40,7 @@ fn main(args: spinel_rt::StartArgs) -> i64 {
             // Under `-icount shift=0` the clock counts guest instructions
             // since reset: this is the cost of booting to init.
             println!("bench boot_to_init {} (1)", zx::clock_get_monotonic());
-            match run_program(&job, &image, "benchmarks", "", None) {
+            match run_program(&job, &image, "benchmarks", "", Vec::new(), None) {
                 Ok(code) => code,
                 Err(status) => {
                     println!("init: benchmarks could not run: {status:?}");
@@ -74,7 +75,16 @@ fn run_suites(job: &Job, image: &BootImage, filter: Option<&str>) -> i64 {
             args.push(' ');
             args.push_str(filter);
         }
-        match run_program(job, image, suite, &args, Some(SUITE_TIMEOUT_NS)) {
+        // Suites get the root job too: some check rules that need its authority.
+        let root = match job.duplicate(Rights::SAME_RIGHTS) {
+            Ok(root) => root.into_handle(),
+            Err(status) => {
+                println!("init: cannot duplicate the root job: {status:?}");
+                return 1;
+            }
+        };
+        let extra = vec![(TAG_ROOT_JOB, root)];
+        match run_program(job, image, suite, &args, extra, Some(SUITE_TIMEOUT_NS)) {
             Ok(0) => {}
             Ok(code) => {
                 println!("init: suite {suite} exited with {code}");
@@ -87,7 +97,14 @@ fn run_suites(job: &Job, image: &BootImage, filter: Option<&str>) -> i64 {
         }
     }
     // The benchmarks, a few iterations each: the measured paths must work.
-    match run_program(job, image, "benchmarks", "smoke", Some(SUITE_TIMEOUT_NS)) {
+    match run_program(
+        job,
+        image,
+        "benchmarks",
+        "smoke",
+        Vec::new(),
+        Some(SUITE_TIMEOUT_NS),
+    ) {
         Ok(0) => {}
         other => {
             println!("init: benchmarks smoke run: {other:?}");
@@ -95,7 +112,14 @@ fn run_suites(job: &Job, image: &BootImage, filter: Option<&str>) -> i64 {
         }
     }
     // The benchmarks, a few iterations each: the measured paths must work.
-    match run_program(job, image, "benchmarks", "smoke", Some(SUITE_TIMEOUT_NS)) {
+    match run_program(
+        job,
+        image,
+        "benchmarks",
+        "smoke",
+        Vec::new(),
+        Some(SUITE_TIMEOUT_NS),
+    ) {
         Ok(0) => {}
         other => {
             println!("init: benchmarks smoke run: {other:?}");
@@ -112,20 +136,21 @@ fn run_suites(job: &Job, image: &BootImage, filter: Option<&str>) -> i64 {
 }
 
 /// Run `program` with `args` in a job of its own (given to it, with the
-/// boot image, for its own children) and wait for it, at most `timeout` ns;
+/// boot image and `handles`, for its own children) and wait for it, at most `timeout` ns;
 /// returns its exit code.
 fn run_program(
     job: &Job,
     image: &BootImage,
     program: &str,
     args: &str,
+    handles: Vec<(u32, Handle)>,
     timeout: Option<i64>,
 ) -> Result<i64, Status> {
     let child_job = job.create_child()?;
     let inherit = Inherit {
         job: Some(&child_job),
         boot_image: Some(image),
-        handles: Vec::new(),
+        handles,
     };
     let (process, _thread) = launch::launch(&child_job, image, program, args, inherit)?;
     let deadline = timeout.map_or(zx::TIME_INFINITE, zx::deadline_after);

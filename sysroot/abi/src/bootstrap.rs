@@ -26,6 +26,9 @@ pub const TAG_VMAR_ROOT: u32 = 4;
 pub const TAG_BOOT_IMAGE: u32 = 5;
 /// The debug link resource (the debugger's serial line).
 pub const TAG_DEBUG_LINK: u32 = 6;
+/// The root job: the authority to bind Magenta's system exception port
+/// (init hands it to the test suites, which check that rule).
+pub const TAG_ROOT_JOB: u32 = 7;
 /// Tags from here on are the program's own.
 pub const TAG_USER: u32 = 0x100;
 

@@ -143,8 +143,9 @@ impl Kernel {
     }
 
     /// `task_bind_exception_port`: bind (port valid) or unbind (port
-    /// INVALID) a port. Task INVALID means Magenta's system port, which only
-    /// a process of the root job may bind.
+    /// INVALID) a port. Task INVALID means Magenta's system port, which needs
+    /// the root job's authority: the caller's process is in the root job, or
+    /// holds a handle to it with MANAGE_JOB.
     pub fn sys_task_bind_exception_port(
         &mut self,
         caller: Koid,
@@ -167,7 +168,8 @@ impl Kernel {
                 return Err(Status::INVALID_ARGS);
             }
             let process = self.caller_process(caller)?;
-            if self.process(process).job != self.root_job {
+            let p = self.process(process);
+            if p.job != self.root_job && !p.handles.holds(self.root_job, Rights::MANAGE_JOB) {
                 return Err(Status::ACCESS_DENIED);
             }
             SlotRef {
