@@ -16,7 +16,7 @@ extern crate alloc;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use spinel_rt::launch::{self, BootImage, Inherit};
 use spinel_rt::println;
 use spinel_rt::startup::Startup;
@@ -44,6 +44,15 @@ fn main(args: spinel_rt::StartArgs) -> i64 {
         Some("echo-channel") => echo_channel(&mut startup),
         Some("echo-port") => echo_port(&mut startup),
         Some("breakpoints") => breakpoints(),
+        Some("only") => {
+            if let Some(name) = words.get(1) {
+                ONLY.call_once(|| name.clone());
+            }
+            if let Some(count) = words.get(2).and_then(|c| c.parse().ok()) {
+                ITERATIONS.store(count, Ordering::Relaxed);
+            }
+            run_all(&mut startup)
+        }
         Some("smoke") => {
             SMOKE.store(true, Ordering::Relaxed);
             run_all(&mut startup)
@@ -62,6 +71,10 @@ fn main(args: spinel_rt::StartArgs) -> i64 {
 /// Smoke mode (`cargo xtask test`): every benchmark a few times, reported
 /// as a test, so that the measured paths keep working.
 static SMOKE: AtomicBool = AtomicBool::new(false);
+/// `only NAME`: measure that benchmark alone (the others are skipped).
+static ONLY: spin::Once<String> = spin::Once::new();
+/// `only NAME COUNT`: that many iterations instead of the default.
+static ITERATIONS: AtomicU64 = AtomicU64::new(0);
 
 /// Time `iterations` runs of `op`; print and return instructions per op.
 fn measure(
@@ -69,8 +82,15 @@ fn measure(
     iterations: u64,
     mut op: impl FnMut() -> Result<(), Status>,
 ) -> Result<u64, Status> {
+    if ONLY.get().is_some_and(|only| only != name) {
+        return Ok(0);
+    }
     let smoke = SMOKE.load(Ordering::Relaxed);
-    let iterations = if smoke { 3 } else { iterations };
+    let iterations = match ITERATIONS.load(Ordering::Relaxed) {
+        _ if smoke => 3,
+        0 => iterations,
+        count => count,
+    };
     let start = zx::clock_get_monotonic();
     for _ in 0..iterations {
         if let Err(status) = op() {

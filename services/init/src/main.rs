@@ -40,7 +40,11 @@ fn main(args: spinel_rt::StartArgs) -> i64 {
             // Under `-icount shift=0` the clock counts guest instructions
             // since reset: this is the cost of booting to init.
             println!("bench boot_to_init {} (1)", zx::clock_get_monotonic());
-            match run_program(&job, &image, "benchmarks", "", Vec::new(), None) {
+            // `bench NAME` runs only that benchmark (for profiling).
+            let args = words
+                .get(1)
+                .map_or(String::new(), |name| alloc::format!("only {name}"));
+            match run_program(&job, &image, "benchmarks", &args, Vec::new(), None) {
                 Ok(code) => code,
                 Err(status) => {
                     println!("init: benchmarks could not run: {status:?}");
