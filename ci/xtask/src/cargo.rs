@@ -19,20 +19,24 @@ fn cargo() -> Command {
     command
 }
 
-/// The user programs packed into the boot image: every crate under
-/// `services/`, by directory name (which is also its package name).
+/// The user programs packed into the boot image: every workspace member
+/// under `services/` (by directory name, which is also its package name).
 pub fn user_programs() -> Result<Vec<String>, String> {
-    let dir = workspace_root().join("services");
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(&dir).map_err(|e| format!("reading {}: {e}", dir.display()))? {
-        let path = entry.map_err(|e| e.to_string())?.path();
-        if path.join("Cargo.toml").exists()
-            && let Some(name) = path.file_name().and_then(|n| n.to_str())
-        {
-            names.push(name.to_string());
-        }
-    }
+    let manifest = workspace_root().join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .map_err(|e| format!("reading {}: {e}", manifest.display()))?;
+    let members = text
+        .split("members = [")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .unwrap_or("");
+    let mut names: Vec<String> = members
+        .split(',')
+        .filter_map(|entry| entry.trim().trim_matches('"').strip_prefix("services/"))
+        .map(str::to_string)
+        .collect();
     names.sort();
+    names.dedup();
     Ok(names)
 }
 
