@@ -16,6 +16,8 @@ pub enum NameStyle {
     /// For people: every Rust name without hashes or escapes
     /// (`<shapes::Rect as shapes::Shape>::area`); C names unchanged.
     Readable,
+    /// Names as they are in the ELF (`llvm-symbolizer --no-demangle`).
+    Raw,
 }
 
 impl NameStyle {
@@ -34,6 +36,7 @@ impl NameStyle {
                 }
             }
             NameStyle::Readable => rust(name),
+            NameStyle::Raw => Cow::Borrowed(name),
         }
     }
 }

@@ -89,6 +89,8 @@ impl fmt::Display for Error {
 pub struct Symbolizer<'data> {
     arch: Arch,
     context: addr2line::Context<Reader<'data>>,
+    /// The same sections, for walks addr2line does not offer (lines → addresses).
+    dwarf: gimli::Dwarf<Reader<'data>>,
     symbols: symbols::SymbolTable<'data>,
     /// Executable sections, `(start, end)`, sorted.
     executable: Vec<(u64, u64)>,
@@ -127,12 +129,15 @@ impl<'data> Symbolizer<'data> {
                 .and_then(|section| section.data().ok())
                 .unwrap_or(&[])
         };
-        let dwarf = gimli::Dwarf::load(|id| -> Result<Reader<'data>, gimli::Error> {
-            Ok(gimli::EndianSlice::new(section(id.name()), endian))
-        })
-        .map_err(|e| Error::Dwarf(e.to_string()))?;
+        let load = || {
+            gimli::Dwarf::load(|id| -> Result<Reader<'data>, gimli::Error> {
+                Ok(gimli::EndianSlice::new(section(id.name()), endian))
+            })
+            .map_err(|e| Error::Dwarf(e.to_string()))
+        };
+        let dwarf = load()?;
         let context =
-            addr2line::Context::from_dwarf(dwarf).map_err(|e| Error::Dwarf(e.to_string()))?;
+            addr2line::Context::from_dwarf(load()?).map_err(|e| Error::Dwarf(e.to_string()))?;
 
         let mut executable = Vec::new();
         for section in file.sections() {
@@ -151,6 +156,7 @@ impl<'data> Symbolizer<'data> {
         Ok(Symbolizer {
             arch,
             context,
+            dwarf,
             symbols: symbols::SymbolTable::new(&file),
             executable,
             unwinder,
@@ -205,6 +211,18 @@ impl<'data> Symbolizer<'data> {
         })
     }
 
+    /// The symbol covering a data address, as llvm-symbolizer's `DATA`
+    /// query answers: demangled name, start and size.
+    pub fn data_symbol_for(&self, address: u64) -> Option<(String, u64, u64)> {
+        self.symbols.lookup(address).map(|symbol| {
+            (
+                self.style.demangle(symbol.name).into_owned(),
+                symbol.address,
+                symbol.size,
+            )
+        })
+    }
+
     /// Addresses of the functions whose (demangled) name is `name`, or ends
     /// with `::name`; a Rust hash suffix (`::h0123…`) may be left out.
     pub fn find_function(&self, name: &str) -> Vec<u64> {
@@ -214,6 +232,47 @@ impl<'data> Symbolizer<'data> {
             .filter(|symbol| demangle::name_matches(&self.style.demangle(symbol.name), name))
             .map(|symbol| symbol.address)
             .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
+    /// The code addresses where `line` of a source file begins: the first
+    /// address of each run of line-table rows for it (a line inlined or
+    /// unrolled in several places has several). `file` matches a path equal
+    /// to it or ending in `/file`.
+    pub fn find_line(&self, file: &str, line: u32) -> Vec<u64> {
+        let mut found = Vec::new();
+        let mut units = self.dwarf.units();
+        while let Ok(Some(header)) = units.next() {
+            let Ok(unit) = self.dwarf.unit(header) else {
+                continue;
+            };
+            let Some(program) = unit.line_program.clone() else {
+                continue;
+            };
+            let mut rows = program.rows();
+            let mut previous_matched = false;
+            let mut matching_files = alloc::collections::BTreeMap::new();
+            while let Ok(Some((header, row))) = rows.next_row() {
+                if row.end_sequence() {
+                    previous_matched = false;
+                    continue;
+                }
+                let file_index = row.file_index();
+                let file_matches = *matching_files.entry(file_index).or_insert_with(|| {
+                    row.file(header)
+                        .and_then(|entry| self.dwarf.attr_string(&unit, entry.path_name()).ok())
+                        .and_then(|name| name.to_string().ok().map(path_matches(file)))
+                        .unwrap_or(false)
+                });
+                let matched = file_matches && row.line().map(|l| l.get()) == Some(u64::from(line));
+                if matched && !previous_matched && row.is_stmt() && self.is_code(row.address()) {
+                    found.push(row.address());
+                }
+                previous_matched = matched;
+            }
+        }
         found.sort_unstable();
         found.dedup();
         found
@@ -313,6 +372,20 @@ impl Symbolizer<'_> {
             }
         }
         found
+    }
+}
+
+/// A predicate: whether a file name from the line table is `query` (a
+/// path or a path's tail). The line table's name may itself be relative.
+fn path_matches(query: &str) -> impl Fn(&str) -> bool + '_ {
+    move |name: &str| {
+        let tail_of = |long: &str, short: &str| {
+            long == short
+                || long
+                    .strip_suffix(short)
+                    .is_some_and(|head| head.ends_with('/'))
+        };
+        tail_of(name, query) || tail_of(query, name)
     }
 }
 

@@ -97,3 +97,34 @@ fn bad_input_is_an_error_not_a_panic() {
     other[19] = 0;
     assert_eq!(Symbolizer::new(&other).unwrap_err(), Error::UnsupportedArch);
 }
+
+#[test]
+fn lines_map_back_to_addresses() {
+    let source = std::fs::read_to_string(common::fixtures().join("shapes.rs")).unwrap();
+    let line = source
+        .lines()
+        .position(|l| l.trim() == "data[index]")
+        .unwrap() as u32
+        + 1;
+    for arch in ["x86_64", "aarch64"] {
+        let path = common::build_rust(arch, 0);
+        let elf = std::fs::read(&path).unwrap();
+        let symbolizer = Symbolizer::new(&elf)
+            .unwrap()
+            .with_style(NameStyle::Readable);
+        for query in ["shapes.rs", "fixtures/shapes.rs"] {
+            let addresses = symbolizer.find_line(query, line);
+            assert!(!addresses.is_empty(), "{arch} {query}:{line}");
+            for address in addresses {
+                let frames = symbolizer.symbolize(address);
+                assert_eq!(frames[0].line, line, "{arch} {address:#x}");
+                assert_eq!(
+                    frames.last().unwrap().function.as_deref(),
+                    Some("shapes::pick")
+                );
+            }
+        }
+        assert!(symbolizer.find_line("apes.rs", line).is_empty());
+        assert!(symbolizer.find_line("shapes.rs", 100_000).is_empty());
+    }
+}

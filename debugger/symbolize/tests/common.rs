@@ -3,9 +3,11 @@
 
 #![allow(dead_code)] // reason: each test file uses a different part
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -26,6 +28,18 @@ pub fn have(tool: &str) -> bool {
         .is_ok_and(|status| status.success())
 }
 
+/// Builds each output once per test binary, whichever test asks first;
+/// tests running in parallel wait for it.
+fn build_once(out: &Path, build: impl FnOnce()) {
+    static BUILT: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if built.insert(out.to_path_buf()) {
+        build();
+    }
+}
+
 fn run(command: &mut Command) {
     let output = command
         .output()
@@ -40,13 +54,15 @@ fn run(command: &mut Command) {
 /// Builds `shapes.rs` for `arch` (x86_64 / aarch64) at `opt` (0..=3).
 pub fn build_rust(arch: &str, opt: u32) -> PathBuf {
     let out = out_dir().join(format!("shapes-rs-{arch}-O{opt}"));
-    run(Command::new("rustc")
-        .args(["--edition", "2024", "--crate-type", "bin", "-g"])
-        .args(["--target", &format!("{arch}-unknown-none")])
-        .args(["-C", &format!("opt-level={opt}"), "-C", "panic=abort"])
-        .arg("-o")
-        .arg(&out)
-        .arg(fixtures().join("shapes.rs")));
+    build_once(&out, || {
+        run(Command::new("rustc")
+            .args(["--edition", "2024", "--crate-type", "bin", "-g"])
+            .args(["--target", &format!("{arch}-unknown-none")])
+            .args(["-C", &format!("opt-level={opt}"), "-C", "panic=abort"])
+            .arg("-o")
+            .arg(&out)
+            .arg(fixtures().join("shapes.rs")))
+    });
     out
 }
 
@@ -71,12 +87,14 @@ pub fn build_c(source: &str, arch: &str, opt: u32, extra: &[&str]) -> Option<Pat
         .collect::<Vec<_>>()
         .join("-");
     let out = out_dir().join(format!("{stem}-c-{arch}-O{opt}-{flavour}"));
-    run(Command::new(compiler)
-        .args(["-g", &format!("-O{opt}")])
-        .args(extra)
-        .arg("-o")
-        .arg(&out)
-        .arg(fixtures().join(source)));
+    build_once(&out, || {
+        run(Command::new(compiler)
+            .args(["-g", &format!("-O{opt}")])
+            .args(extra)
+            .arg("-o")
+            .arg(&out)
+            .arg(fixtures().join(source)))
+    });
     Some(out)
 }
 

@@ -1,0 +1,225 @@
+//! `spinel-debug symbolize`: llvm-symbolizer's command line and output.
+//!
+//! For each address the inline chain is printed innermost first, one
+//! `function` line and one `file:line:column` line per frame, then a blank
+//! line; `??` and `??:0:0` stand for what is unknown. Addresses come from
+//! the command line or, when there are none, one per line from standard
+//! input, read the way llvm-symbolizer 14 reads them: the first word of the
+//! line, optionally after `CODE` or `DATA`; `0x` for hex, a leading `0` for
+//! octal, decimal otherwise. A line that is not an address is echoed back
+//! and answered with nothing else, as llvm-symbolizer does; so is an empty
+//! line.
+
+use std::io::{BufRead, Write};
+
+use spinel_symbolize::{NameStyle, Symbolizer};
+
+pub const USAGE: &str = "\
+usage: spinel-debug symbolize --elf FILE [options] [ADDRESS ...]
+
+Prints each address's function and file:line:column, innermost inlined
+frame first, exactly as llvm-symbolizer does. Without addresses, reads them
+from standard input, one per line (`CODE ADDR` and `DATA ADDR` also work).
+
+options:
+  --elf FILE, --obj FILE, -e FILE   the ELF to symbolize against
+  -a, --addresses                   print each address before its frames
+  --no-demangle                     print symbol names as they are in the ELF
+  --readable                        Rust names without hashes or escapes
+";
+
+/// What one input asks for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Query {
+    Code(u64),
+    Data(u64),
+}
+
+/// Parses one input as llvm-symbolizer 14 does (`[CODE|DATA] ADDRESS ...`).
+fn parse_query(input: &str) -> Option<Query> {
+    let delimiters = [' ', '\n', '\r'];
+    let mut rest = input.trim_start_matches(delimiters);
+    let mut data = false;
+    if let Some(after) = rest.strip_prefix("CODE ") {
+        rest = after;
+    } else if let Some(after) = rest.strip_prefix("DATA ") {
+        rest = after;
+        data = true;
+    }
+    let rest = rest.trim_start_matches(delimiters);
+    let word = rest.split(delimiters).next().unwrap_or("");
+    let address = parse_auto_radix(word)?;
+    Some(if data {
+        Query::Data(address)
+    } else {
+        Query::Code(address)
+    })
+}
+
+/// LLVM's `getAsInteger(0, …)`: `0x`/`0X` hex, `0b`/`0B` binary, `0o`/`0`
+/// octal, decimal otherwise; the whole word must be digits.
+pub fn parse_auto_radix(word: &str) -> Option<u64> {
+    let (digits, radix) = if let Some(hex) = word.strip_prefix("0x").or(word.strip_prefix("0X")) {
+        (hex, 16)
+    } else if let Some(binary) = word.strip_prefix("0b").or(word.strip_prefix("0B")) {
+        (binary, 2)
+    } else if let Some(octal) = word.strip_prefix("0o") {
+        (octal, 8)
+    } else if word.len() > 1 && word.starts_with('0') {
+        (&word[1..], 8)
+    } else {
+        (word, 10)
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    u64::from_str_radix(digits, radix).ok()
+}
+
+/// Options of one `symbolize` run.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub elf: Option<String>,
+    pub print_addresses: bool,
+    pub demangle: bool,
+    pub readable: bool,
+    pub inputs: Vec<String>,
+}
+
+/// Parses the arguments after `symbolize`.
+pub fn parse_args(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        demangle: true,
+        ..Options::default()
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let value_of = |flag: &str| arg.strip_prefix(flag).and_then(|v| v.strip_prefix('='));
+        match arg.as_str() {
+            "--elf" | "--obj" | "--exe" | "-e" => {
+                options.elf = Some(args.next().ok_or(format!("{arg} needs a file"))?.clone());
+            }
+            "-a" | "--addresses" | "--print-address" => options.print_addresses = true,
+            "--no-demangle" => options.demangle = false,
+            "-C" | "--demangle" => options.demangle = true,
+            "--readable" => options.readable = true,
+            "-h" | "--help" => return Err(String::new()),
+            _ => {
+                if let Some(value) = value_of("--elf").or(value_of("--obj")).or(value_of("--exe")) {
+                    options.elf = Some(value.to_string());
+                } else if arg.starts_with('-') && arg.len() > 1 && parse_query(arg).is_none() {
+                    return Err(format!("unknown option {arg}"));
+                } else {
+                    options.inputs.push(arg.clone());
+                }
+            }
+        }
+    }
+    if options.elf.is_none() {
+        return Err("symbolize needs --elf FILE".into());
+    }
+    Ok(options)
+}
+
+/// Writes the answer for one input line.
+fn answer(
+    symbolizer: Option<&Symbolizer>,
+    options: &Options,
+    input: &str,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let Some(query) = parse_query(input) else {
+        return writeln!(out, "{input}");
+    };
+    if options.print_addresses {
+        let (Query::Code(address) | Query::Data(address)) = query;
+        writeln!(out, "{address:#x}")?;
+    }
+    let mut text = String::new();
+    match (query, symbolizer) {
+        (Query::Code(address), Some(symbolizer)) => {
+            for frame in symbolizer.symbolize(address) {
+                frame.write_llvm(&mut text).expect("writing to a String");
+            }
+        }
+        (Query::Data(address), Some(symbolizer)) => match symbolizer.data_symbol_for(address) {
+            Some((name, start, size)) => text = format!("{name}\n{start} {size}\n"),
+            None => text.push_str("??\n0 0\n"),
+        },
+        (Query::Code(_), None) => text.push_str("??\n??:0:0\n"),
+        (Query::Data(_), None) => text.push_str("??\n0 0\n"),
+    }
+    writeln!(out, "{text}")
+}
+
+/// Runs the command; returns the process exit code.
+pub fn run(
+    options: &Options,
+    stdin: &mut dyn BufRead,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> std::io::Result<i32> {
+    let path = options.elf.as_deref().unwrap_or_default();
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => Some(bytes),
+        Err(error) => {
+            writeln!(err, "spinel-debug: error reading file {path}: {error}")?;
+            None
+        }
+    };
+    let style = if !options.demangle {
+        NameStyle::Raw
+    } else if options.readable {
+        NameStyle::Readable
+    } else {
+        NameStyle::Llvm
+    };
+    let symbolizer = match bytes.as_deref().map(Symbolizer::new) {
+        Some(Ok(symbolizer)) => Some(symbolizer.with_style(style)),
+        Some(Err(error)) => {
+            writeln!(err, "spinel-debug: {path}: {error}")?;
+            None
+        }
+        None => None,
+    };
+    if options.inputs.is_empty() {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if stdin.read_line(&mut line)? == 0 {
+                break;
+            }
+            let input = line.strip_suffix('\n').unwrap_or(&line);
+            let input = input.strip_suffix('\r').unwrap_or(input);
+            answer(symbolizer.as_ref(), options, input, out)?;
+            out.flush()?;
+        }
+    } else {
+        for input in &options.inputs {
+            answer(symbolizer.as_ref(), options, input, out)?;
+        }
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_like_llvm() {
+        assert_eq!(parse_query("0x1139"), Some(Query::Code(0x1139)));
+        assert_eq!(parse_query("0X1139"), Some(Query::Code(0x1139)));
+        assert_eq!(parse_query("4409"), Some(Query::Code(4409)));
+        assert_eq!(parse_query("01000"), Some(Query::Code(0o1000)));
+        assert_eq!(parse_query("0"), Some(Query::Code(0)));
+        assert_eq!(parse_query("  0x10  junk"), Some(Query::Code(0x10)));
+        assert_eq!(parse_query("CODE 0x10"), Some(Query::Code(0x10)));
+        assert_eq!(parse_query("DATA 0x10"), Some(Query::Data(0x10)));
+        assert_eq!(parse_query("zzz"), None);
+        assert_eq!(parse_query(""), None);
+        assert_eq!(parse_query("0x"), None);
+        assert_eq!(parse_query("09"), None);
+        assert_eq!(parse_query("0x1g"), None);
+    }
+}
