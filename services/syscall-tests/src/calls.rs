@@ -203,10 +203,16 @@ pub fn object_calls_check_handles_rights_and_options() -> TestResult {
         Some(Status::INVALID_ARGS),
         "a signal that is not the user's"
     );
+    let vmo = check(zx::Vmo::create(4096), "vmo_create")?;
     ensure_eq!(
-        port.signal(Signals::NONE, Signals::EVENT_SIGNALED).err(),
+        vmo.signal(Signals::NONE, Signals::EVENT_SIGNALED).err(),
         Some(Status::INVALID_ARGS),
         "SIGNALED on a non-event"
+    );
+    ensure_eq!(
+        port.signal(Signals::NONE, Signals::USER_SIGNAL_0).err(),
+        Some(Status::ACCESS_DENIED),
+        "a port has no SIGNAL right"
     );
     // event_create
     ensure_eq!(event_create(1).err(), Some(Status::INVALID_ARGS));
@@ -939,19 +945,6 @@ pub fn process_memory_calls_check_handles_sizes_and_mappings() -> TestResult {
         Some(Status::INVALID_ARGS),
         "zero bytes"
     );
-    // Nothing is mapped in the empty process.
-    for address in [0x1000, 0x20_0000, 0xffff_8000_0000_0000, u64::MAX - 7] {
-        let status = process_read_memory(process, address, &mut buffer).err();
-        ensure!(
-            matches!(status, Some(Status::NO_MEMORY | Status::INVALID_ARGS)),
-            "reading {address:#x} of an empty process: {status:?}"
-        );
-        let status = process_write_memory(process, address, &buffer).err();
-        ensure!(
-            matches!(status, Some(Status::NO_MEMORY | Status::INVALID_ARGS)),
-            "writing {address:#x} of an empty process: {status:?}"
-        );
-    }
     // Mapped memory of the target reads and writes.
     let vmo = check(zx::Vmo::create(4096), "vmo_create")?;
     let at = check(
@@ -968,6 +961,29 @@ pub fn process_memory_calls_check_handles_sizes_and_mappings() -> TestResult {
     ensure_eq!(
         process_read_memory(process, at + 4096 - 4, &mut buffer),
         Ok(4)
+    );
+    // Addresses with nothing mapped: NO_MEMORY (or INVALID_ARGS outside
+    // user space).
+    for address in [0x1000, 0x20_0000, 0xffff_8000_0000_0000, u64::MAX - 7] {
+        let status = process_read_memory(process, address, &mut buffer).err();
+        ensure!(
+            matches!(status, Some(Status::NO_MEMORY | Status::INVALID_ARGS)),
+            "reading {address:#x} with nothing mapped: {status:?}"
+        );
+        let status = process_write_memory(process, address, &buffer).err();
+        ensure!(
+            matches!(status, Some(Status::NO_MEMORY | Status::INVALID_ARGS)),
+            "writing {address:#x} with nothing mapped: {status:?}"
+        );
+    }
+    // A process that never had anything mapped reads like one whose
+    // memory is unmapped (the kernel's own rule: nothing mapped is
+    // NO_MEMORY).
+    let (empty, _vmar) = check(f.job.create_process(b"empty"), "process_create")?;
+    ensure_eq!(
+        process_read_memory(empty.raw(), 0x20_0000, &mut buffer).err(),
+        Some(Status::NO_MEMORY),
+        "reading a process that never mapped anything"
     );
     check(f.process.kill(), "task_kill")?;
     ensure_eq!(
@@ -1161,8 +1177,18 @@ pub fn vmar_calls_check_options_alignment_and_overlaps() -> TestResult {
     );
     ensure_eq!(
         vmar_map(vmar.raw(), read, 0, f.port.raw(), 0, 4096).err(),
+        Some(Status::ACCESS_DENIED),
+        "a port as the VMO (no MAP right, checked before the type)"
+    );
+    ensure_eq!(
+        vmar_map(vmar.raw(), read, 0, vmar.raw(), 0, 4096).err(),
         Some(Status::WRONG_TYPE),
-        "a port as the VMO"
+        "a VMAR as the VMO"
+    );
+    ensure_eq!(
+        vmar_map(f.vmo.raw(), read, 0, vmo.raw(), 0, 4096).err(),
+        Some(Status::WRONG_TYPE),
+        "a VMO as the VMAR"
     );
     let no_write = weaker(vmo, Rights::WRITE)?;
     ensure_eq!(
@@ -1181,10 +1207,6 @@ pub fn vmar_calls_check_options_alignment_and_overlaps() -> TestResult {
         "an overlap"
     );
     ensure_eq!(
-        vmar_protect(vmar.raw(), 1 << 20, at, 4096).err(),
-        Some(Status::INVALID_ARGS)
-    );
-    ensure_eq!(
         vmar_protect(vmar.raw(), read, at + 1, 4096).err(),
         Some(Status::INVALID_ARGS),
         "unaligned protect"
@@ -1201,6 +1223,13 @@ pub fn vmar_calls_check_options_alignment_and_overlaps() -> TestResult {
     );
     check(vmar_unmap(vmar.raw(), at, 8192), "unmap")?;
     ensure_eq!(vmar_unmap(BOGUS, at, 4096).err(), Some(Status::BAD_HANDLE));
+    // Options vmar_map refuses, vmar_protect refuses too.
+    let at = check(vmar_map(vmar.raw(), read, 0, vmo.raw(), 0, 4096), "map")?;
+    ensure_eq!(
+        vmar_protect(vmar.raw(), read | (1 << 20), at, 4096).err(),
+        Some(Status::INVALID_ARGS),
+        "vmar_protect with an unknown option"
+    );
     check(f.process.kill(), "task_kill")?;
     ensure_eq!(
         vmar_map(vmar.raw(), read, 0, vmo.raw(), 0, 4096).err(),
