@@ -14,7 +14,7 @@ use alloc::vec;
 
 use spinel_rt::launch::{self, BootImage, Inherit, Prepared};
 use spinel_rt::startup::Startup;
-use spinel_rt::zx::abi::bootstrap::{TAG_BOOT_IMAGE, TAG_JOB, TAG_USER};
+use spinel_rt::zx::abi::bootstrap::{TAG_BOOT_IMAGE, TAG_JOB, TAG_ROOT_JOB, TAG_USER};
 use spinel_rt::zx::abi::exception::EXCEPTION_STATE_HANDLED;
 use spinel_rt::zx::{
     self, Channel, Event, Exception, ExceptionInfo, Handle, HandleBased, Job, Koid, ObjectCalls,
@@ -43,9 +43,9 @@ pub struct Env {
     /// The job test jobs are created in.
     pub job: Job,
     pub image: BootImage,
-    /// The root job, if the bootstrap gave it (under any tag: a job handle
-    /// whose job has no parent). Binding Magenta's system port needs a
-    /// process in it.
+    /// The root job, if the bootstrap gave it (`TAG_ROOT_JOB`, or any job
+    /// handle whose job has no parent). Binding Magenta's system port needs
+    /// its authority.
     pub root_job: Option<Job>,
 }
 
@@ -63,7 +63,9 @@ pub fn init(startup: &mut Startup) -> R<()> {
         zx::object::handle_basic_info(value)
             .is_ok_and(|i| i.object_type == ObjectType::JOB.0 && i.related_koid == 0)
     };
-    let root_job = if is_root(job.raw()) {
+    let root_job = if let Some(root) = startup.take_typed::<Job>(TAG_ROOT_JOB) {
+        Some(root)
+    } else if is_root(job.raw()) {
         job.duplicate(Rights::SAME_RIGHTS).ok()
     } else {
         let at = startup.handles.iter().position(|(_, h)| is_root(h.raw()));

@@ -295,8 +295,8 @@ pub fn c34() -> TestResult {
         task_bind_exception_port(invalid, invalid, 0, EXCEPTION_PORT_UNBIND_QUIETLY).err(),
         Some(Status::INVALID_ARGS)
     );
-    // Only the root job's authority: a process in a job below the root is
-    // refused.
+    // Only the root job's authority: a process in a job below the root,
+    // holding no handle to the root job, is refused.
     let job = new_job()?;
     let outsider = spawn_with(
         &job,
