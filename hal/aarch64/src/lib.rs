@@ -74,6 +74,10 @@ impl Platform for Aarch64 {
         mmu::phys_to_virt(pa)
     }
 
+    fn kernel_image_phys(va: VirtAddr) -> Option<PhysAddr> {
+        mmu::kernel_image_phys(va)
+    }
+
     fn enable_interrupts() {
         cpu::enable_interrupts();
     }

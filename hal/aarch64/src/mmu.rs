@@ -258,6 +258,14 @@ pub fn image_bounds() -> ImageBounds {
     }
 }
 
+/// Physical address of a virtual address inside the kernel image.
+pub fn kernel_image_phys(va: VirtAddr) -> Option<PhysAddr> {
+    let image = image_bounds();
+    (image.start..image.end)
+        .contains(&va.as_u64())
+        .then(|| PhysAddr(va.as_u64() - KERNEL_OFFSET))
+}
+
 /// Build the final kernel half: the image with per-section rights, the
 /// direct map of `ram` (Normal) and `devices` (Device-nGnRnE), then switch
 /// TTBR1 to it and TTBR0 to an empty table.

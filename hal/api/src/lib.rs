@@ -106,6 +106,10 @@ pub trait Platform {
     /// Virtual address at which the kernel sees physical address `pa`
     /// (all RAM is mapped in the upper half at boot).
     fn phys_to_virt(pa: PhysAddr) -> VirtAddr;
+    /// Physical address of a virtual address inside the kernel image (its
+    /// code and statics); `None` outside the image. Lets the kernel hand
+    /// pages of data it carries (the boot image) to the VM without copying.
+    fn kernel_image_phys(va: VirtAddr) -> Option<PhysAddr>;
 
     fn enable_interrupts();
     fn disable_interrupts();

@@ -89,6 +89,12 @@ impl Platform for X86_64 {
         paging::phys_to_virt(pa)
     }
 
+    fn kernel_image_phys(va: VirtAddr) -> Option<PhysAddr> {
+        let pa = va.as_u64().checked_sub(paging::KERNEL_VIRTUAL_OFFSET)?;
+        let end = paging::kernel_physical_end().as_u64();
+        (pa < end).then_some(PhysAddr(pa))
+    }
+
     fn enable_interrupts() {
         interrupts::enable();
     }

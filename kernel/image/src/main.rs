@@ -75,8 +75,15 @@ fn kernel_main(info: &'static BootInfo) -> ! {
     }
 }
 
-/// The userspace programs, packed into a boot image by `cargo xtask`.
-static BOOT_IMAGE: &[u8] = include_bytes!(env!("SPINEL_BOOT_IMAGE_PATH"));
+/// Page alignment for data the kernel lends to the VM page by page.
+#[repr(C, align(4096))]
+struct PageAligned<T: ?Sized>(T);
+
+/// The userspace programs, packed into a boot image by `cargo xtask`,
+/// page-aligned so that its pages can back a VMO without being copied.
+static BOOT_IMAGE_PAGES: &PageAligned<[u8]> =
+    &PageAligned(*include_bytes!(env!("SPINEL_BOOT_IMAGE_PATH")));
+static BOOT_IMAGE: &[u8] = &BOOT_IMAGE_PAGES.0;
 
 fn print_memory_map(info: &BootInfo) {
     println!("memory map ({} regions):", info.region_count);

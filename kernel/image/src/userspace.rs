@@ -157,7 +157,13 @@ pub fn start(
     let config = Config::new(layout);
     let mut guard = SYSTEM.lock();
     let system = guard.insert(System::new(config, &KERNEL_MEMORY, &DEVICES));
-    let boot = system.start_first_process(boot_image, "init", args, elf_machine())?;
+    let boot = system.start_first_process(
+        boot_image,
+        lend_boot_image(boot_image),
+        "init",
+        args,
+        elf_machine(),
+    )?;
     INIT_PROCESS.store(boot.process, Ordering::SeqCst);
     let effects = system.objects.take_effects();
     apply(system, effects);
@@ -166,6 +172,23 @@ pub fn start(
     TIMEKEEPER.store(timekeeper as u64, Ordering::SeqCst);
     Arch::timer_start(TICK_NS);
     Ok(())
+}
+
+/// The boot image as a read-only VMO over the kernel's own pages (it is
+/// page-aligned in the image): nothing is copied at boot.
+fn lend_boot_image(image: &'static [u8]) -> Arc<spinel_vm::Vmo> {
+    let start = image.as_ptr() as u64;
+    assert!(
+        start.is_multiple_of(spinel_hal_api::PAGE_SIZE as u64),
+        "the boot image is page-aligned"
+    );
+    let pages = (0..image.len().div_ceil(spinel_hal_api::PAGE_SIZE))
+        .map(|i| {
+            let va = spinel_hal_api::VirtAddr(start + (i * spinel_hal_api::PAGE_SIZE) as u64);
+            Arch::kernel_image_phys(va).expect("the boot image lies in the kernel image")
+        })
+        .collect();
+    Arc::new(spinel_vm::Vmo::borrowed(&KERNEL_MEMORY, pages))
 }
 
 /// The timer interrupt: wake the timekeeper when a deadline has passed.

@@ -63,10 +63,12 @@ impl<A: AddressSpace> System<A> {
     /// Load `program` from `image` into a new process of the root job and
     /// start its first thread with a bootstrap channel carrying `args` and
     /// handles to the root job, itself, its thread and VMAR, the boot image
-    /// and the debug link. `machine` is the ELF machine of this CPU.
+    /// (`image_vmo`, the same bytes as a VMO, handed out read-only) and the
+    /// debug link. `machine` is the ELF machine of this CPU.
     pub fn start_first_process(
         &mut self,
         image: &'static [u8],
+        image_vmo: Arc<Vmo>,
         program: &str,
         args: &str,
         machine: u16,
@@ -88,8 +90,6 @@ impl<A: AddressSpace> System<A> {
         let stack_top = stack_base + INIT_STACK_SIZE;
 
         // The boot image as a VMO, for init to start the other programs from.
-        let image_vmo = Arc::new(Vmo::new(memory, image.len() as u64)?);
-        image_vmo.write(0, image)?;
         let image_koid = self.objects.create_vmo_object(image_vmo);
         let link = self.objects.create_resource(ResourceKind::DebugLink);
         let thread = self.objects.create_thread(process, program.as_bytes())?;
@@ -107,7 +107,12 @@ impl<A: AddressSpace> System<A> {
             (process, Rights::DEFAULT_PROCESS),
             (thread, Rights::DEFAULT_THREAD),
             (vmar, Rights::DEFAULT_VMAR),
-            (image_koid, Rights::DEFAULT_VMO.union(Rights::EXECUTE)),
+            (
+                image_koid,
+                Rights::DEFAULT_VMO
+                    .union(Rights::EXECUTE)
+                    .difference(Rights::WRITE),
+            ),
             (link, Rights::DEFAULT_RESOURCE),
         ];
         let mut message = alloc::vec![0u8; bootstrap::HEADER_SIZE + tags.len() * 4 + args.len()];

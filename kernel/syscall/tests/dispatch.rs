@@ -59,7 +59,13 @@ fn world() -> World {
             .into_boxed_slice(),
     );
     let boot = system
-        .start_first_process(image, "init", "hello world", EM_X86_64)
+        .start_first_process(
+            image,
+            image_vmo(memory, image),
+            "init",
+            "hello world",
+            EM_X86_64,
+        )
         .unwrap();
     let space = system.space(boot.process).unwrap();
     let stack = space.mappings().find(|m| m.flags.write).unwrap().start;
@@ -101,6 +107,13 @@ impl World {
     fn u32_at(&self, address: u64) -> u32 {
         u32::from_le_bytes(self.read(address, 4).try_into().unwrap())
     }
+}
+
+/// The boot image as the kernel hands it out: a VMO with the same bytes.
+fn image_vmo(memory: &'static FakeMemory, image: &[u8]) -> std::sync::Arc<spinel_vm::Vmo> {
+    let vmo = spinel_vm::Vmo::new(memory, image.len() as u64).unwrap();
+    vmo.write(0, image).unwrap();
+    std::sync::Arc::new(vmo)
 }
 
 const BAD_POINTERS: [u64; 5] = [0, 8, 0xffff_8000_0000_0000, u64::MAX - 2, 0x7fff_ffff_f000];
@@ -159,12 +172,12 @@ fn missing_or_bad_programs_are_clear_errors() {
     let devices: &'static FakeDevices = Box::leak(Box::default());
     let mut system = System::<FakeSpace>::new(Config::new(LAYOUT), memory, devices);
     assert_eq!(
-        system.start_first_process(&[], "init", "", EM_X86_64),
+        system.start_first_process(&[], image_vmo(memory, &[]), "init", "", EM_X86_64),
         Err(BootError::NoBootImage)
     );
     let garbage: &'static [u8] = b"not a boot image at all";
     assert!(matches!(
-        system.start_first_process(garbage, "init", "", EM_X86_64),
+        system.start_first_process(garbage, image_vmo(memory, garbage), "init", "", EM_X86_64),
         Err(BootError::BadBootImage(_))
     ));
     let image: &'static [u8] = Box::leak(
@@ -173,7 +186,7 @@ fn missing_or_bad_programs_are_clear_errors() {
             .into_boxed_slice(),
     );
     assert_eq!(
-        system.start_first_process(image, "init", "", EM_X86_64),
+        system.start_first_process(image, image_vmo(memory, image), "init", "", EM_X86_64),
         Err(BootError::MissingProgram)
     );
     let image: &'static [u8] = Box::leak(
@@ -182,7 +195,7 @@ fn missing_or_bad_programs_are_clear_errors() {
             .into_boxed_slice(),
     );
     assert!(matches!(
-        system.start_first_process(image, "init", "", EM_X86_64),
+        system.start_first_process(image, image_vmo(memory, image), "init", "", EM_X86_64),
         Err(BootError::BadProgram(_))
     ));
 }

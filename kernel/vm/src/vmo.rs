@@ -13,6 +13,9 @@ pub struct Vmo {
     memory: &'static dyn PhysicalMemory,
     size: u64,
     pages: spin::Mutex<Vec<Option<PhysAddr>>>,
+    /// False for a VMO over pages the kernel lends (its boot image): those
+    /// are read-only and never freed.
+    owned: bool,
 }
 
 impl core::fmt::Debug for Vmo {
@@ -41,7 +44,26 @@ impl Vmo {
             memory,
             size,
             pages: spin::Mutex::new(array),
+            owned: true,
         })
+    }
+
+    /// A read-only VMO over `pages` that the kernel keeps owning (data it
+    /// carries in its image): nothing is copied, written or freed.
+    pub fn borrowed(memory: &'static dyn PhysicalMemory, pages: Vec<PhysAddr>) -> Vmo {
+        let size = pages.len() as u64 * PAGE_SIZE as u64;
+        let pages = pages.into_iter().map(Some).collect();
+        Vmo {
+            memory,
+            size,
+            pages: spin::Mutex::new(pages),
+            owned: false,
+        }
+    }
+
+    /// Whether the VMO may be written (false for [`Vmo::borrowed`] ones).
+    pub fn is_writable(&self) -> bool {
+        self.owned
     }
 
     pub fn size(&self) -> u64 {
@@ -96,8 +118,12 @@ impl Vmo {
         Ok(())
     }
 
-    /// Copy `data` in at `offset`, committing pages as needed.
+    /// Copy `data` in at `offset`, committing pages as needed. A borrowed
+    /// VMO is ACCESS_DENIED.
     pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), Status> {
+        if !self.owned {
+            return Err(Status::ACCESS_DENIED);
+        }
         self.check_range(offset, data.len())?;
         let mut done = 0;
         while done < data.len() {
@@ -114,6 +140,9 @@ impl Vmo {
 
 impl Drop for Vmo {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         for page in self.pages.get_mut().iter().flatten() {
             self.memory.free(*page);
         }
@@ -147,6 +176,23 @@ mod tests {
         assert_eq!(vmo.write(u64::MAX, &[1]), Err(Status::OUT_OF_RANGE));
         drop(vmo);
         assert_eq!(memory.pages_in_use(), 0, "dropping the VMO frees its pages");
+    }
+
+    #[test]
+    fn borrowed_vmos_are_read_only_and_not_freed() {
+        let memory = FakeMemory::leaked();
+        let page = memory.alloc_zeroed().unwrap();
+        memory.write(page, 10, b"lent");
+        let vmo = Vmo::borrowed(memory, vec![page]);
+        assert_eq!(vmo.size(), 4096);
+        assert!(!vmo.is_writable());
+        let mut out = [0u8; 4];
+        vmo.read(10, &mut out).unwrap();
+        assert_eq!(&out, b"lent");
+        assert_eq!(vmo.commit(0), Ok(page));
+        assert_eq!(vmo.write(0, b"x"), Err(Status::ACCESS_DENIED));
+        drop(vmo);
+        assert_eq!(memory.pages_in_use(), 1, "the lender keeps its page");
     }
 
     #[test]
