@@ -44,6 +44,10 @@ const TESTS: &[Test] = &[
         sweep::every_pointer_argument_refuses_every_bad_address,
     ),
     Test::new(
+        "syscall_every_handle_argument_refuses_a_bad_handle",
+        sweep::every_handle_argument_refuses_a_bad_handle,
+    ),
+    Test::new(
         "syscall_null_optional_outputs_are_accepted",
         sweep::null_optional_outputs_are_accepted,
     ),

@@ -191,3 +191,18 @@ pub fn call_number(number: u64) -> Status {
     let value = unsafe { raw::syscall(number, [0; 8]) };
     Status(value as i32)
 }
+
+/// The indices of the handle arguments of `call`, from its signature.
+pub fn handle_arguments(call: Syscall) -> impl Iterator<Item = usize> {
+    let signature = call.signature();
+    let params = signature
+        .split(") ->")
+        .next()
+        .unwrap_or("")
+        .trim_start_matches('(');
+    params
+        .split(", ")
+        .enumerate()
+        .filter(|(_, p)| p.split(": ").nth(1) == Some("handle"))
+        .map(|(i, _)| i)
+}

@@ -112,6 +112,39 @@ fn valid_arguments(call: Syscall, f: &Fixture) -> Option<(Vec<Arg>, Status)> {
                 Status::BAD_HANDLE,
             ));
         }
+        // Calls without pointers, for the handle sweep.
+        HandleClose | TaskKill => vec![H(f.event.raw())],
+        ObjectWaitAsync => vec![
+            H(f.event.raw()),
+            H(f.port.raw()),
+            Val(1),
+            Val(u64::from(Signals::EVENT_SIGNALED.bits())),
+            Val(0),
+        ],
+        ObjectSignal => vec![
+            H(f.event.raw()),
+            Val(0),
+            Val(u64::from(Signals::USER_SIGNAL_0.bits())),
+        ],
+        ProcessStart => vec![
+            H(f.process.raw()),
+            H(f.thread.raw()),
+            Val(0x1000),
+            Val(0x2000),
+            H(f.event.raw()),
+            Val(0),
+        ],
+        ThreadStart => vec![H(f.thread.raw()), Val(0x1000), Val(0x2000), Val(0), Val(0)],
+        TaskBindExceptionPort => vec![H(f.thread.raw()), H(f.port.raw()), Val(1), Val(0)],
+        TaskResumeFromException => vec![H(f.thread.raw()), H(f.port.raw()), Val(0)],
+        TaskResume => vec![H(f.thread.raw()), Val(1)],
+        VmarUnmap => vec![H(f.vmar.raw()), Val(0x40_0000), Val(4096)],
+        VmarProtect => vec![
+            H(f.vmar.raw()),
+            Val(u64::from(VM_PERM_READ)),
+            Val(0x40_0000),
+            Val(4096),
+        ],
         _ => return None,
     };
     Some((args, invalid))
@@ -222,5 +255,54 @@ pub fn null_optional_outputs_are_accepted() -> TestResult {
         Ok(())
     } else {
         Err(failures.join("; "))
+    }
+}
+
+/// A value that names no handle of this process.
+const BOGUS: HandleValue = HandleValue(0x7ead_beef | 3);
+
+pub fn every_handle_argument_refuses_a_bad_handle() -> TestResult {
+    let f = Fixture::new()?;
+    let mut failures: Vec<String> = Vec::new();
+    let mut tried = 0;
+    for &syscall in Syscall::ALL {
+        let handles: Vec<usize> = crate::raw::handle_arguments(syscall).collect();
+        if handles.is_empty() {
+            continue;
+        }
+        let Some((args, _)) = valid_arguments(syscall, &f) else {
+            failures.push(format!(
+                "{}: no valid arguments in the sweep",
+                syscall.name()
+            ));
+            continue;
+        };
+        for index in handles {
+            let mut tweaked = args.clone();
+            tweaked[index] = Arg::Handle(BOGUS);
+            let status = call(syscall, &tweaked);
+            tried += 1;
+            if status != Status::BAD_HANDLE {
+                failures.push(format!(
+                    "{}({} = bogus): {:?}",
+                    syscall.name(),
+                    crate::raw::argument_name(syscall, index),
+                    status
+                ));
+            }
+        }
+    }
+    f.check_alive()?;
+    if tried < 30 {
+        failures.push(format!("only {tried} cases tried"));
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {tried} cases: {}",
+            failures.len(),
+            failures.join("; ")
+        ))
     }
 }
