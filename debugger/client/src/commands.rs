@@ -12,21 +12,49 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("ps", "[JOB]", "list processes (of one job)"),
     ("threads", "[PID]", "list a process's threads"),
     ("attach", "PID", "become the process's debugger"),
-    ("detach", "[PID] [--leave-stopped]", "stop debugging (stopped threads stay stopped with --leave-stopped)"),
+    (
+        "detach",
+        "[PID] [--leave-stopped]",
+        "stop debugging (stopped threads stay stopped with --leave-stopped)",
+    ),
     ("regs", "[TID]", "read a thread's registers"),
     ("setreg", "[TID] NAME VALUE", "write one register"),
-    ("read", "[PID] ADDRESS [LENGTH]", "read memory (default 64 bytes)"),
+    (
+        "read",
+        "[PID] ADDRESS [LENGTH]",
+        "read memory (default 64 bytes)",
+    ),
     ("write", "[PID] ADDRESS HEXBYTES", "write memory"),
-    ("break", "[PID] ADDRESS|FUNCTION|FILE:LINE", "set a software breakpoint"),
+    (
+        "break",
+        "[PID] ADDRESS|FUNCTION|FILE:LINE",
+        "set a software breakpoint",
+    ),
     ("delete", "[PID] BREAKPOINT", "clear a breakpoint"),
     ("breaks", "[PID]", "list breakpoints"),
     ("step", "[TID]", "execute one instruction"),
-    ("continue", "[TID]", "resume, the exception handled (HANDLED)"),
-    ("pass", "[TID]", "resume, passing the exception on (TRY_NEXT)"),
+    (
+        "continue",
+        "[TID]",
+        "resume, the exception handled (HANDLED)",
+    ),
+    (
+        "pass",
+        "[TID]",
+        "resume, passing the exception on (TRY_NEXT)",
+    ),
     ("kill", "KOID", "kill a process or thread"),
     ("bt", "[TID]", "symbolized backtrace"),
-    ("symbolize", "[PID] ADDRESS...", "symbolize addresses in a process"),
-    ("wait", "[SECONDS]", "wait for the next event (default 10 s)"),
+    (
+        "symbolize",
+        "[PID] ADDRESS...",
+        "symbolize addresses in a process",
+    ),
+    (
+        "wait",
+        "[SECONDS]",
+        "wait for the next event (default 10 s)",
+    ),
     ("help", "", "this list"),
     ("quit", "", "leave"),
 ];
@@ -54,15 +82,21 @@ pub struct Current {
 }
 
 /// What a line asks for.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     /// Nothing (an empty line or a comment).
     Nothing,
     /// A request to send as it is.
     Remote(Command),
     /// Read the registers, change one, write them back.
-    SetRegister { thread: Koid, name: String, value: u64 },
-    Wait { seconds: f64 },
+    SetRegister {
+        thread: Koid,
+        name: String,
+        value: u64,
+    },
+    Wait {
+        seconds: f64,
+    },
     Help,
     Quit,
 }
@@ -122,7 +156,11 @@ pub fn parse(line: &str, current: Current) -> Result<Action, String> {
         if range.contains(&words.len()) {
             Ok(())
         } else {
-            let usage = COMMANDS.iter().find(|c| c.0 == name).map(|c| c.1).unwrap_or("");
+            let usage = COMMANDS
+                .iter()
+                .find(|c| c.0 == name)
+                .map(|c| c.1)
+                .unwrap_or("");
             Err(format!("usage: {name} {usage}"))
         }
     };
@@ -175,7 +213,12 @@ pub fn parse(line: &str, current: Current) -> Result<Action, String> {
         "read" => {
             count(&words, 1..=3)?;
             let has_process = words.len() == 3 || (words.len() == 2 && process.is_none());
-            let process = id_or(&mut words, if has_process { 0 } else { 3 }, process, "process")?;
+            let process = id_or(
+                &mut words,
+                if has_process { 0 } else { 3 },
+                process,
+                "process",
+            )?;
             let address = parse_number(words[0])?;
             let length = match words.get(1) {
                 Some(word) => parse_number(word)?,
@@ -195,7 +238,7 @@ pub fn parse(line: &str, current: Current) -> Result<Action, String> {
             let process = id_or(&mut words, 2, process, "process")?;
             let address = parse_number(words[0])?;
             let hex = words[1].trim_start_matches("0x");
-            if hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(format!("`{}` is not hex bytes", words[1]));
             }
             let bytes = (0..hex.len() / 2)
@@ -298,7 +341,9 @@ pub fn help() -> String {
         let usage = format!("{name} {args}");
         text.push_str(&format!("  {usage:<44} {what}\n"));
     }
-    text.push_str("aliases: c/cont = continue, s/si = step, b = break, x = read, where = bt, q = quit\n");
+    text.push_str(
+        "aliases: c/cont = continue, s/si = step, b = break, x = read, where = bt, q = quit\n",
+    );
     text
 }
 
@@ -325,7 +370,10 @@ mod tests {
     #[test]
     fn ids_default_to_the_current_ones() {
         assert_eq!(remote("regs", SOME), Command::ReadRegisters { thread: 11 });
-        assert_eq!(remote("regs 0x20", SOME), Command::ReadRegisters { thread: 0x20 });
+        assert_eq!(
+            remote("regs 0x20", SOME),
+            Command::ReadRegisters { thread: 0x20 }
+        );
         assert!(parse("regs", NONE).unwrap_err().contains("which thread"));
         assert_eq!(remote("c", SOME), Command::Continue { thread: 11 });
         assert_eq!(remote("pass 5", NONE), Command::PassOn { thread: 5 });
@@ -368,7 +416,10 @@ mod tests {
             Command::SetBreakpoint { location, .. } => location,
             other => panic!("{other:?}"),
         };
-        assert_eq!(location("break 0x4000"), BreakpointLocation::Address(0x4000));
+        assert_eq!(
+            location("break 0x4000"),
+            BreakpointLocation::Address(0x4000)
+        );
         assert_eq!(
             location("b shapes::checksum"),
             BreakpointLocation::Function("shapes::checksum".into())
@@ -384,10 +435,26 @@ mod tests {
 
     #[test]
     fn bad_lines_are_explained() {
-        assert!(parse("frobnicate", SOME).unwrap_err().contains("unknown command"));
-        assert!(parse("attach", SOME).unwrap_err().starts_with("usage: attach"));
-        assert!(parse("write 0x10 abc", SOME).unwrap_err().contains("not hex"));
-        assert!(parse("read 0x10 99999999", SOME).unwrap_err().contains("at most"));
+        assert!(
+            parse("frobnicate", SOME)
+                .unwrap_err()
+                .contains("unknown command")
+        );
+        assert!(
+            parse("attach", SOME)
+                .unwrap_err()
+                .starts_with("usage: attach")
+        );
+        assert!(
+            parse("write 0x10 abc", SOME)
+                .unwrap_err()
+                .contains("not hex")
+        );
+        assert!(
+            parse("read 0x10 99999999", SOME)
+                .unwrap_err()
+                .contains("at most")
+        );
         assert_eq!(parse("  # comment", SOME), Ok(Action::Nothing));
         assert_eq!(parse("wait 0.5", SOME), Ok(Action::Wait { seconds: 0.5 }));
         assert_eq!(

@@ -7,8 +7,8 @@ use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 use spinel_debug_protocol::{
-    AgentMessage, Command, Event, FrameDecoder, HandshakeError, Hello, HostMessage, Reply,
-    Request, RequestId, decode, encode,
+    AgentMessage, Command, Event, FrameDecoder, HandshakeError, Hello, HostMessage, Reply, Request,
+    RequestId, decode, encode,
 };
 
 use crate::transport::Transport;
@@ -40,7 +40,9 @@ impl fmt::Display for LinkError {
             LinkError::Closed => write!(f, "the agent closed the connection"),
             LinkError::Handshake(error) => write!(f, "cannot talk to this agent: {error}"),
             LinkError::Refused(reason) => write!(f, "the agent refused us: {reason}"),
-            LinkError::Malformed(detail) => write!(f, "the agent could not read our request: {detail}"),
+            LinkError::Malformed(detail) => {
+                write!(f, "the agent could not read our request: {detail}")
+            }
             LinkError::Protocol(detail) => write!(f, "protocol error: {detail}"),
         }
     }
@@ -135,7 +137,9 @@ impl Connection {
                 // A late answer to an earlier request that timed out.
                 AgentMessage::Response(_) => {}
                 AgentMessage::Event(event) => self.events.push_back(event),
-                AgentMessage::MalformedFrame(report) if report.id == Some(id) || report.id.is_none() => {
+                AgentMessage::MalformedFrame(report)
+                    if report.id == Some(id) || report.id.is_none() =>
+                {
                     return Err(LinkError::Malformed(report.detail));
                 }
                 AgentMessage::MalformedFrame(_) => {}
@@ -158,6 +162,21 @@ impl Connection {
                 Ok(AgentMessage::Event(event)) => return Ok(Some(event)),
                 Ok(_) => {}
                 Err(LinkError::TimedOut) => return Ok(None),
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Reads whatever arrives within `window` into the event queue (events
+    /// an agent sends right after a response, such as the stop a step ends
+    /// in).
+    pub fn poll_events(&mut self, window: Duration) -> Result<(), LinkError> {
+        let deadline = Instant::now() + window;
+        loop {
+            match self.read_message(deadline) {
+                Ok(AgentMessage::Event(event)) => self.events.push_back(event),
+                Ok(_) => {}
+                Err(LinkError::TimedOut) => return Ok(()),
                 Err(error) => return Err(error),
             }
         }

@@ -92,7 +92,10 @@ pub fn arch_facts(facts: &ArchFacts) -> String {
             error_code,
             cr2,
         } => {
-            let mut text = format!("x86_64 {} (vector {vector}), error code {error_code:#x}", x86_vector(vector));
+            let mut text = format!(
+                "x86_64 {} (vector {vector}), error code {error_code:#x}",
+                x86_vector(vector)
+            );
             if vector == 14 {
                 let bits = [(1, "present"), (2, "write"), (4, "user"), (16, "fetch")];
                 let names: Vec<&str> = bits
@@ -116,7 +119,11 @@ pub fn arch_facts(facts: &ArchFacts) -> String {
 pub fn frame_text(index: usize, frame: &StackFrame, style: Style) -> String {
     let mut text = String::new();
     if frame.locations.is_empty() {
-        let _ = writeln!(text, "  #{index:<2} {} in ??", style.dim(&format!("{:#018x}", frame.pc)));
+        let _ = writeln!(
+            text,
+            "  #{index:<2} {} in ??",
+            style.dim(&format!("{:#018x}", frame.pc))
+        );
         return text;
     }
     for (depth, location) in frame.locations.iter().enumerate() {
@@ -169,7 +176,12 @@ pub fn source_lines(file: &str, line: u32, context: u32, style: Style) -> Option
             break;
         }
         if number == line {
-            let _ = writeln!(text, "{} {}", style.bold(&format!("> {number:>5} |")), style.bold(content));
+            let _ = writeln!(
+                text,
+                "{} {}",
+                style.bold(&format!("> {number:>5} |")),
+                style.bold(content)
+            );
         } else {
             let _ = writeln!(text, "  {number:>5} | {content}");
         }
@@ -195,22 +207,41 @@ pub fn stop_text(stop: &Stop, style: Style) -> String {
     text.push('\n');
     let _ = writeln!(text, "  {}", arch_facts(&facts.arch));
     if facts.synth_code != 0 || facts.synth_data != 0 {
-        let _ = writeln!(text, "  synth code {:#x}, data {:#x}", facts.synth_code, facts.synth_data);
+        let _ = writeln!(
+            text,
+            "  synth code {:#x}, data {:#x}",
+            facts.synth_code, facts.synth_data
+        );
     }
-    if let Some(top) = stop.backtrace.first().and_then(|frame| frame.locations.first()) {
-        if let Some(file) = &top.file {
-            let _ = writeln!(
-                text,
-                "  in {} at {}:{}:{}",
-                style.green(top.function.as_deref().unwrap_or("??")),
-                style.cyan(file),
-                top.line,
-                top.column
-            );
-            if let Some(lines) = source_lines(file, top.line, 3, style) {
-                text.push_str(&lines);
-            }
-        }
+    let mut locations = stop
+        .backtrace
+        .iter()
+        .flat_map(|frame| frame.locations.iter());
+    if let Some(top) = locations.clone().next() {
+        let _ = writeln!(
+            text,
+            "  in {} at {}:{}:{}",
+            style.green(top.function.as_deref().unwrap_or("??")),
+            style.cyan(top.file.as_deref().unwrap_or("??")),
+            top.line,
+            top.column
+        );
+    }
+    // The source of the innermost frame whose file is readable here (the
+    // innermost is often in `core`, whose sources may not be installed).
+    let shown = locations.find_map(|location| {
+        let file = location.file.as_deref()?;
+        source_lines(file, location.line, 3, style).map(|lines| (location, file, lines))
+    });
+    if let Some((location, file, lines)) = shown {
+        let _ = writeln!(
+            text,
+            "  {} {}:{}",
+            style.dim(location.function.as_deref().unwrap_or("??")),
+            style.dim(file),
+            location.line
+        );
+        text.push_str(&lines);
     }
     if !stop.backtrace.is_empty() {
         text.push_str("backtrace:\n");
@@ -230,7 +261,11 @@ fn location_text(location: &BreakpointLocation) -> String {
 }
 
 fn breakpoint_text(breakpoint: &Breakpoint) -> String {
-    let addresses: Vec<String> = breakpoint.addresses.iter().map(|a| format!("{a:#x}")).collect();
+    let addresses: Vec<String> = breakpoint
+        .addresses
+        .iter()
+        .map(|a| format!("{a:#x}"))
+        .collect();
     format!(
         "breakpoint {} at {} ({})\n",
         breakpoint.id,
@@ -255,7 +290,10 @@ pub fn reply_text(reply: &Reply, style: Style) -> String {
         Reply::Done => text.push_str("ok\n"),
         Reply::Jobs(jobs) => {
             for job in jobs {
-                let parent = job.parent.map(|p| format!(" (in job {p})")).unwrap_or_default();
+                let parent = job
+                    .parent
+                    .map(|p| format!(" (in job {p})"))
+                    .unwrap_or_default();
                 let _ = writeln!(text, "job {:>6}  {}{parent}", job.koid, job.name);
             }
         }
@@ -331,9 +369,20 @@ pub fn hexdump(base: u64, bytes: &[u8]) -> String {
         let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
         let ascii: String = chunk
             .iter()
-            .map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' })
+            .map(|&b| {
+                if b.is_ascii_graphic() || b == b' ' {
+                    b as char
+                } else {
+                    '.'
+                }
+            })
             .collect();
-        let _ = writeln!(text, "{:#018x}  {:<47}  {ascii}", base + index as u64 * 16, hex.join(" "));
+        let _ = writeln!(
+            text,
+            "{:#018x}  {:<47}  {ascii}",
+            base + index as u64 * 16,
+            hex.join(" ")
+        );
     }
     text
 }

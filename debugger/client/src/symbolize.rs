@@ -105,7 +105,10 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "--readable" => options.readable = true,
             "-h" | "--help" => return Err(String::new()),
             _ => {
-                if let Some(value) = value_of("--elf").or(value_of("--obj")).or(value_of("--exe")) {
+                if let Some(value) = value_of("--elf")
+                    .or(value_of("--obj"))
+                    .or(value_of("--exe"))
+                {
                     options.elf = Some(value.to_string());
                 } else if arg.starts_with('-') && arg.len() > 1 && parse_query(arg).is_none() {
                     return Err(format!("unknown option {arg}"));
