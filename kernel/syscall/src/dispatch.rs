@@ -410,6 +410,9 @@ impl<A: AddressSpace> System<A> {
             }
             VmarProtect => {
                 let options = a[1] as u32;
+                if options & !(VM_PERM_READ | VM_PERM_WRITE | VM_PERM_EXECUTE) != 0 {
+                    return Err(Status::INVALID_ARGS);
+                }
                 let flags = perm_flags(options)?;
                 let needed = vmar_rights(options);
                 let (target, _) = self.objects.vmar_of(t, handle(a[0]), needed)?;

@@ -86,7 +86,9 @@ pub(crate) struct Memories<'a, A: AddressSpace>(
 
 impl<A: AddressSpace> spinel_object::ProcessMemory for Memories<'_, A> {
     fn read(&mut self, process: Koid, address: u64, buffer: &mut [u8]) -> Result<usize, Status> {
-        let space = self.0.get(&process).ok_or(Status::BAD_STATE)?;
+        // A process that never mapped anything has no space yet: nothing
+        // is mapped, as for any unmapped address.
+        let space = self.0.get(&process).ok_or(Status::NO_MEMORY)?;
         // Read as much as is mapped from `address` on, like Zircon: a short
         // read reports the bytes copied; nothing mapped is NO_MEMORY.
         let mut done = 0;
@@ -107,7 +109,9 @@ impl<A: AddressSpace> spinel_object::ProcessMemory for Memories<'_, A> {
     }
 
     fn write(&mut self, process: Koid, address: u64, data: &[u8]) -> Result<usize, Status> {
-        let space = self.0.get(&process).ok_or(Status::BAD_STATE)?;
+        // A process that never mapped anything has no space yet: nothing
+        // is mapped, as for any unmapped address.
+        let space = self.0.get(&process).ok_or(Status::NO_MEMORY)?;
         let mut done = 0;
         while done < data.len() {
             let at = address
