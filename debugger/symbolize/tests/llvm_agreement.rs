@@ -1,6 +1,6 @@
 //! The symbolizer against llvm-symbolizer, on fixtures built here from
-//! `tests/fixtures/` by rustc (both arches, -O0 and -O2) and gcc (-O0 and
-//! -O2; aarch64 when `aarch64-linux-gnu-gcc` is installed).
+//! `tests/fixtures/` by rustc (both arches, -O0 to -O3) and gcc (-O0 to
+//! -O3; aarch64 when `aarch64-linux-gnu-gcc` is installed).
 
 mod common;
 
@@ -23,7 +23,7 @@ fn addresses(elf: &[u8]) -> Vec<u64> {
         }
     }
     let total: u64 = sections.iter().map(|s| s.1).sum();
-    let stride = (total / 1500).max(1);
+    let stride = (total / 4000).max(1);
     for (start, size) in sections {
         let mut address = start;
         while address < start + size {
@@ -144,7 +144,7 @@ fn rust_fixtures_agree_with_llvm_symbolizer() {
     }
     let mut results = Vec::new();
     for arch in ["x86_64", "aarch64"] {
-        for opt in [0, 2] {
+        for opt in [0, 1, 2, 3] {
             let elf = common::build_rust(arch, opt);
             results.push(compare(&elf, &format!("rust {arch} -O{opt}")));
         }
@@ -159,7 +159,7 @@ fn c_fixtures_agree_with_llvm_symbolizer() {
     }
     let mut results = Vec::new();
     for arch in ["x86_64", "aarch64"] {
-        for opt in [0, 2] {
+        for opt in [0, 1, 2, 3] {
             match common::build_c("shapes.c", arch, opt, &[]) {
                 Some(elf) => results.push(compare(&elf, &format!("c {arch} -O{opt}"))),
                 None => eprintln!(
