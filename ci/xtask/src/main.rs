@@ -7,6 +7,7 @@
 
 mod bench;
 mod cargo;
+mod profile;
 mod provision;
 mod qemu;
 
@@ -75,6 +76,7 @@ commands:
   test      host tests, lints, then the in-guest suites on every architecture
   gdb       boot halted with QEMU's gdbstub and print (or --launch) the gdb command
   bench     guest benchmarks under -icount (guest instructions per operation)
+  profile   where a benchmark's guest instructions go, by function (-- NAME [COUNT])
   setup     install what the other commands need (rustup targets, QEMU)
 
 options:
@@ -155,6 +157,7 @@ fn main() -> ExitCode {
         "test" => parse(&args[1..], &Arch::ALL).and_then(|o| cmd_test(&o)),
         "gdb" => parse(&args[1..], &single).and_then(|o| cmd_gdb(&o)),
         "bench" => parse(&args[1..], &Arch::ALL).and_then(|o| bench::run(&o)),
+        "profile" => parse(&args[1..], &single).and_then(|o| profile::run(&o)),
         "setup" => parse(&args[1..], &Arch::ALL).and_then(|o| provision::setup(&o.arches)),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
