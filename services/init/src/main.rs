@@ -40,10 +40,10 @@ fn main(args: spinel_rt::StartArgs) -> i64 {
             // Under `-icount shift=0` the clock counts guest instructions
             // since reset: this is the cost of booting to init.
             println!("bench boot_to_init {} (1)", zx::clock_get_monotonic());
-            // `bench NAME` runs only that benchmark (for profiling).
-            let args = words
-                .get(1)
-                .map_or(String::new(), |name| alloc::format!("only {name}"));
+            // `bench NAME [COUNT]` runs only that benchmark (for profiling).
+            let args = words[1..]
+                .iter()
+                .fold(String::from("only"), |args, word| args + " " + word);
             match run_program(&job, &image, "benchmarks", &args, Vec::new(), None) {
                 Ok(code) => code,
                 Err(status) => {
