@@ -274,46 +274,43 @@ fn paging_unmapped_read_faults() -> TestResult {
     Ok(())
 }
 
-fn trap_breakpoint() -> TestResult {
-    let record = provoke(ProvokedTrap::Breakpoint)?;
-    ensure!(
-        record.kind == TrapKind::SoftwareBreakpoint,
-        "kind {:?}",
-        record.kind
-    );
+/// Provoke `trap` in kernel mode and check it arrived as `kind`, with the
+/// x86 vector or the arm64 exception class given.
+fn check_kernel_trap(
+    trap: ProvokedTrap,
+    kind: TrapKind,
+    x86_vector: u64,
+    arm64_class: u64,
+) -> TestResult {
+    let record = provoke(trap)?;
+    ensure!(record.kind == kind, "kind {:?}", record.kind);
     let class = exception_class(&record);
-    ensure!(
-        class
-            == if matches!(record.arch, ArchFacts::X86_64 { .. }) {
-                3
-            } else {
-                0x3c
-            },
-        "class {class:#x}"
-    );
+    let expected = if matches!(record.arch, ArchFacts::X86_64 { .. }) {
+        x86_vector
+    } else {
+        arm64_class
+    };
+    ensure!(class == expected, "class {class:#x}, wanted {expected:#x}");
     ensure!(!record.from_user && record.pc != 0, "record {record:x?}");
     Ok(())
 }
 
+fn trap_breakpoint() -> TestResult {
+    check_kernel_trap(
+        ProvokedTrap::Breakpoint,
+        TrapKind::SoftwareBreakpoint,
+        3,
+        0x3c,
+    )
+}
+
 fn trap_undefined() -> TestResult {
-    let record = provoke(ProvokedTrap::UndefinedInstruction)?;
-    ensure!(
-        record.kind == TrapKind::UndefinedInstruction,
-        "kind {:?}",
-        record.kind
-    );
-    let class = exception_class(&record);
-    ensure!(
-        class
-            == if matches!(record.arch, ArchFacts::X86_64 { .. }) {
-                6
-            } else {
-                0
-            },
-        "class {class:#x}"
-    );
-    ensure!(!record.from_user && record.pc != 0, "record {record:x?}");
-    Ok(())
+    check_kernel_trap(
+        ProvokedTrap::UndefinedInstruction,
+        TrapKind::UndefinedInstruction,
+        6,
+        0,
+    )
 }
 
 fn timer_ticks() -> TestResult {

@@ -72,62 +72,38 @@ fn run_suites(job: &Job, image: &BootImage, filter: Option<&str>) -> i64 {
             return 1;
         }
     };
+    let mut args = String::from("test");
+    if let Some(filter) = filter {
+        args.push(' ');
+        args.push_str(filter);
+    }
+    // Each suite, then the benchmarks a few iterations each (the measured
+    // paths must keep working).
+    let runs = suites
+        .iter()
+        .map(|suite| (suite.as_str(), args.as_str(), true))
+        .chain([("benchmarks", "smoke", false)]);
     let mut failed = Vec::new();
-    for suite in &suites {
-        let mut args = String::from("test");
-        if let Some(filter) = filter {
-            args.push(' ');
-            args.push_str(filter);
-        }
+    for (program, args, with_root_job) in runs {
         // Suites get the root job too: some check rules that need its authority.
-        let root = match job.duplicate(Rights::SAME_RIGHTS) {
-            Ok(root) => root.into_handle(),
-            Err(status) => {
+        let extra = match with_root_job.then(|| job.duplicate(Rights::SAME_RIGHTS)) {
+            Some(Ok(root)) => vec![(TAG_ROOT_JOB, root.into_handle())],
+            Some(Err(status)) => {
                 println!("init: cannot duplicate the root job: {status:?}");
                 return 1;
             }
+            None => Vec::new(),
         };
-        let extra = vec![(TAG_ROOT_JOB, root)];
-        match run_program(job, image, suite, &args, extra, Some(SUITE_TIMEOUT_NS)) {
+        match run_program(job, image, program, args, extra, Some(SUITE_TIMEOUT_NS)) {
             Ok(0) => {}
             Ok(code) => {
-                println!("init: suite {suite} exited with {code}");
-                failed.push(suite.as_str());
+                println!("init: {program} exited with {code}");
+                failed.push(program);
             }
             Err(status) => {
-                println!("init: suite {suite} could not run: {status:?}");
-                failed.push(suite.as_str());
+                println!("init: {program} could not run: {status:?}");
+                failed.push(program);
             }
-        }
-    }
-    // The benchmarks, a few iterations each: the measured paths must work.
-    match run_program(
-        job,
-        image,
-        "benchmarks",
-        "smoke",
-        Vec::new(),
-        Some(SUITE_TIMEOUT_NS),
-    ) {
-        Ok(0) => {}
-        other => {
-            println!("init: benchmarks smoke run: {other:?}");
-            failed.push("benchmarks");
-        }
-    }
-    // The benchmarks, a few iterations each: the measured paths must work.
-    match run_program(
-        job,
-        image,
-        "benchmarks",
-        "smoke",
-        Vec::new(),
-        Some(SUITE_TIMEOUT_NS),
-    ) {
-        Ok(0) => {}
-        other => {
-            println!("init: benchmarks smoke run: {other:?}");
-            failed.push("benchmarks");
         }
     }
     println!(
