@@ -161,39 +161,64 @@ fn os_codename() -> Option<String> {
 /// Debian source stanza (so no mirror name is written into the project).
 fn ensure_backports_source(codename: &str, backports: &str) -> Result<(), String> {
     let dir = Path::new("/etc/apt/sources.list.d");
-    let mut main_stanza = None;
+    let mut sources = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| format!("reading {}: {e}", dir.display()))? {
         let path = entry.map_err(|e| e.to_string())?.path();
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        if path.extension().is_some_and(|e| e == "list") {
-            if text
-                .lines()
-                .any(|l| !l.trim_start().starts_with('#') && l.contains(backports))
-            {
-                return Ok(());
-            }
-            continue;
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_string();
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            sources.push((extension, text));
         }
-        if path.extension().is_none_or(|e| e != "sources") {
-            continue;
-        }
-        for stanza in text.split("\n\n") {
-            let field = |name: &str| {
-                stanza
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .map(|v| v.trim().to_string())
-                    .unwrap_or_default()
-            };
-            let suites = field("Suites:");
-            if suites.split_whitespace().any(|s| s == backports) {
-                return Ok(());
+    }
+    let Some(stanza) = backports_stanza(&sources, codename, backports)? else {
+        return Ok(()); // The suite is already configured.
+    };
+    let path = dir.join("spinel-backports.sources");
+    std::fs::write(&path, stanza).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    println!("xtask: added {}", path.display());
+    Ok(())
+}
+
+/// The deb822 stanza to add for `backports`, copied from the first source
+/// stanza of `codename` with only its suite changed; `None` when some
+/// source (`.list` or `.sources`, given as (extension, text)) already names
+/// the suite.
+fn backports_stanza(
+    sources: &[(String, String)],
+    codename: &str,
+    backports: &str,
+) -> Result<Option<String>, String> {
+    let mut main_stanza = None;
+    for (extension, text) in sources {
+        match extension.as_str() {
+            "list" => {
+                let active = text.lines().filter(|l| !l.trim_start().starts_with('#'));
+                if active
+                    .clone()
+                    .any(|l| l.split_whitespace().any(|w| w == backports))
+                {
+                    return Ok(None);
+                }
             }
-            if main_stanza.is_none() && suites.split_whitespace().any(|s| s == codename) {
-                main_stanza = Some(stanza.to_string());
+            "sources" => {
+                for stanza in text.split("\n\n") {
+                    let suites: Vec<&str> = stanza
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Suites:"))
+                        .map(|v| v.split_whitespace().collect())
+                        .unwrap_or_default();
+                    if suites.contains(&backports) {
+                        return Ok(None);
+                    }
+                    if main_stanza.is_none() && suites.contains(&codename) {
+                        main_stanza = Some(stanza.trim().to_string());
+                    }
+                }
             }
+            _ => {}
         }
     }
     let stanza = main_stanza.ok_or(format!(
@@ -209,9 +234,73 @@ fn ensure_backports_source(codename: &str, backports: &str) -> Result<(), String
             }
         })
         .collect();
-    let path = dir.join("spinel-backports.sources");
-    std::fs::write(&path, derived.join("\n") + "\n")
-        .map_err(|e| format!("writing {}: {e}", path.display()))?;
-    println!("xtask: added {}", path.display());
-    Ok(())
+    Ok(Some(derived.join("\n") + "\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backports_stanza;
+
+    const DEBIAN: &str = "Types: deb\n# http://snapshot.debian.org/archive/debian/20250520T000000Z\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\nTypes: deb\nURIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\nComponents: main\n";
+
+    fn sources(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(e, t)| (e.to_string(), t.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn derives_the_backports_stanza_from_the_machines_own_source() {
+        let stanza = backports_stanza(
+            &sources(&[("sources", DEBIAN)]),
+            "bookworm",
+            "bookworm-backports",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(stanza.contains("Suites: bookworm-backports\n"), "{stanza}");
+        assert!(
+            stanza.contains("URIs: http://deb.debian.org/debian\n"),
+            "{stanza}"
+        );
+        assert!(!stanza.contains("security"), "{stanza}");
+        assert!(stanza.contains("Signed-By:"), "{stanza}");
+    }
+
+    #[test]
+    fn an_existing_backports_source_is_left_alone() {
+        let with = format!("{DEBIAN}\nTypes: deb\nURIs: x\nSuites: bookworm-backports\n");
+        assert_eq!(
+            backports_stanza(
+                &sources(&[("sources", &with)]),
+                "bookworm",
+                "bookworm-backports"
+            ),
+            Ok(None)
+        );
+        let list = "deb http://deb.debian.org/debian bookworm-backports main\n";
+        let both = sources(&[("sources", DEBIAN), ("list", list)]);
+        assert_eq!(
+            backports_stanza(&both, "bookworm", "bookworm-backports"),
+            Ok(None)
+        );
+        let commented = "# deb http://deb.debian.org/debian bookworm-backports main\n";
+        let both = sources(&[("sources", DEBIAN), ("list", commented)]);
+        assert!(
+            backports_stanza(&both, "bookworm", "bookworm-backports")
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn no_source_for_the_release_is_a_clear_error() {
+        let error = backports_stanza(
+            &sources(&[("sources", DEBIAN)]),
+            "trixie",
+            "trixie-backports",
+        )
+        .unwrap_err();
+        assert!(error.contains("trixie"), "{error}");
+    }
 }
