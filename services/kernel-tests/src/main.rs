@@ -1,0 +1,321 @@
+//! kernel-tests: what the kernel does for user programs beyond exceptions
+//! and argument checks: preemptive scheduling across processes and threads,
+//! many threads at once, sleeping, memory shared between processes, demand
+//! paging, and killing tasks that are running, blocked or spinning.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+use spinel_rt::launch::{self, BootImage, Inherit};
+use spinel_rt::startup::Startup;
+use spinel_rt::test::{Test, TestResult};
+use spinel_rt::zx::abi::bootstrap::{
+    TAG_BOOT_IMAGE, TAG_JOB, TAG_PROCESS_SELF, TAG_USER, TAG_VMAR_ROOT,
+};
+use spinel_rt::zx::abi::vm::{VM_PERM_READ, VM_PERM_WRITE};
+use spinel_rt::zx::{
+    self, HandleBased, Job, ObjectCalls, Port, Process, Rights, Signals, Status, Thread, Vmar, Vmo,
+};
+use spinel_rt::{check, ensure, ensure_eq, println};
+
+spinel_rt::entry!(main);
+
+const MS: i64 = 1_000_000;
+
+/// Handles the tests share, from the bootstrap message.
+struct Fixture {
+    job: Job,
+    image: BootImage,
+    process: Process,
+    vmar: Vmar,
+}
+
+static FIXTURE: spin::Once<Fixture> = spin::Once::new();
+
+fn fixture() -> &'static Fixture {
+    FIXTURE.get().expect("main sets the fixture up first")
+}
+
+fn main(args: spinel_rt::StartArgs) -> i64 {
+    let mut startup = Startup::from_start(args.bootstrap);
+    let words: Vec<String> = startup.words().map(String::from).collect();
+    match words.first().map(String::as_str) {
+        Some("spin") => loop {
+            core::hint::spin_loop();
+        },
+        Some("shared") => return shared_child(&mut startup),
+        _ => {}
+    }
+    let taken = (
+        startup.take_typed::<Job>(TAG_JOB),
+        startup.take_typed::<Vmo>(TAG_BOOT_IMAGE),
+        startup.take_typed::<Process>(TAG_PROCESS_SELF),
+        startup.take_typed::<Vmar>(TAG_VMAR_ROOT),
+    );
+    let (Some(job), Some(image), Some(process), Some(vmar)) = taken else {
+        println!("kernel-tests: the bootstrap message lacks a handle");
+        println!("0 passed, 1 failed");
+        return 1;
+    };
+    FIXTURE.call_once(|| Fixture {
+        job,
+        image: BootImage::new(image),
+        process,
+        vmar,
+    });
+    let filter = words.iter().find(|w| *w != "test").map(String::as_str);
+    spinel_rt::test::run(TESTS, filter)
+}
+
+const TESTS: &[Test] = &[
+    Test::new(
+        "sched_spinning_process_does_not_starve_others",
+        spinning_process_does_not_starve_others,
+    ),
+    Test::new(
+        "sched_spinning_thread_does_not_starve_its_process",
+        spinning_thread_does_not_starve_its_process,
+    ),
+    Test::new(
+        "sched_many_threads_all_run_to_completion",
+        many_threads_all_run_to_completion,
+    ),
+    Test::new(
+        "sched_nanosleep_sleeps_at_least_its_time",
+        nanosleep_sleeps_at_least_its_time,
+    ),
+    Test::new("sched_wait_deadline_times_out", wait_deadline_times_out),
+    Test::new(
+        "vm_vmo_shared_between_processes",
+        vmo_shared_between_processes,
+    ),
+    Test::new(
+        "vm_demand_paging_of_a_large_mapping",
+        demand_paging_of_a_large_mapping,
+    ),
+    Test::new("task_kill_a_spinning_process", kill_a_spinning_process),
+    Test::new(
+        "task_kill_a_job_kills_its_processes",
+        kill_a_job_kills_its_processes,
+    ),
+];
+
+/// Start this program again in `job` with `args` and extra handles.
+fn child(job: &Job, args: &str, handles: Vec<(u32, zx::Handle)>) -> Result<Process, Status> {
+    let inherit = Inherit {
+        job: None,
+        boot_image: None,
+        handles,
+    };
+    let (process, _thread) = launch::launch(job, &fixture().image, "kernel-tests", args, inherit)?;
+    Ok(process)
+}
+
+fn spinning_process_does_not_starve_others() -> TestResult {
+    let spinner = check!(child(&fixture().job, "spin", Vec::new()))?;
+    // While it spins, this process still gets the CPU: sleeping and waking
+    // needs the timer to preempt the spinner.
+    let start = zx::clock_get_monotonic();
+    check!(zx::nanosleep(zx::deadline_after(5 * MS)))?;
+    ensure!(zx::clock_get_monotonic() - start >= 5 * MS);
+    let info = check!(spinner.info())?;
+    ensure_eq!(info.return_code, 0, "the spinner is still running");
+    check!(spinner.kill())?;
+    check!(spinner.wait_one(Signals::PROCESS_TERMINATED, zx::deadline_after(1000 * MS)))?;
+    Ok(())
+}
+
+/// A thread of this process running `entry(arg)` on a fresh stack.
+fn thread(entry: extern "C" fn(u64, u64) -> !, arg: u64) -> Result<Thread, Status> {
+    const STACK: u64 = 64 * 1024;
+    let stack = Vmo::create(STACK)?;
+    let base = fixture()
+        .vmar
+        .map(VM_PERM_READ | VM_PERM_WRITE, 0, &stack, 0, STACK)?;
+    let thread = fixture().process.create_thread(b"worker")?;
+    thread.start(
+        entry as *const () as u64,
+        zx::arch::initial_stack_pointer(base + STACK),
+        arg,
+        0,
+    )?;
+    Ok(thread)
+}
+
+extern "C" fn spin_thread(_: u64, _: u64) -> ! {
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+fn spinning_thread_does_not_starve_its_process() -> TestResult {
+    let spinner = check!(thread(spin_thread, 0))?;
+    let port = check!(Port::create())?;
+    // Nothing will arrive: the wait must time out, which takes the CPU back
+    // from the spinning thread.
+    let result = port.wait(zx::deadline_after(3 * MS));
+    ensure_eq!(result.map(|_| ()), Err(Status::TIMED_OUT));
+    check!(spinner.kill())?;
+    check!(spinner.wait_one(Signals::THREAD_TERMINATED, zx::deadline_after(1000 * MS)))?;
+    Ok(())
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+const ROUNDS: u64 = 2_000;
+
+extern "C" fn count_thread(_: u64, _: u64) -> ! {
+    for _ in 0..ROUNDS {
+        COUNTER.fetch_add(1, Ordering::Relaxed);
+        if COUNTER.load(Ordering::Relaxed).is_multiple_of(97) {
+            let _ = zx::handle_close(zx::HandleValue::INVALID); // a system call now and then
+        }
+    }
+    zx::thread_exit()
+}
+
+fn many_threads_all_run_to_completion() -> TestResult {
+    const THREADS: u64 = 12;
+    COUNTER.store(0, Ordering::SeqCst);
+    let threads: Vec<Thread> = (0..THREADS)
+        .map(|i| thread(count_thread, i))
+        .collect::<Result<_, _>>()
+        .map_err(|s| alloc::format!("{s:?}"))?;
+    for t in &threads {
+        check!(t.wait_one(Signals::THREAD_TERMINATED, zx::deadline_after(10_000 * MS)))?;
+    }
+    ensure_eq!(COUNTER.load(Ordering::SeqCst), THREADS * ROUNDS);
+    Ok(())
+}
+
+fn nanosleep_sleeps_at_least_its_time() -> TestResult {
+    for ms in [0, 1, 3, 10] {
+        let start = zx::clock_get_monotonic();
+        check!(zx::nanosleep(start + ms * MS))?;
+        let slept = zx::clock_get_monotonic() - start;
+        ensure!(slept >= ms * MS, "asked {ms} ms, slept {slept} ns");
+    }
+    // A deadline in the past returns at once.
+    check!(zx::nanosleep(0))?;
+    Ok(())
+}
+
+fn wait_deadline_times_out() -> TestResult {
+    let port = check!(Port::create())?;
+    let start = zx::clock_get_monotonic();
+    ensure_eq!(
+        port.wait(start + 2 * MS).map(|_| ()),
+        Err(Status::TIMED_OUT)
+    );
+    ensure!(zx::clock_get_monotonic() - start >= 2 * MS);
+    let event = check!(zx::Event::create())?;
+    ensure_eq!(
+        event.wait_one(Signals::USER_SIGNAL_0, 0),
+        Err(Status::TIMED_OUT),
+        "deadline 0 polls"
+    );
+    Ok(())
+}
+
+fn vmo_shared_between_processes() -> TestResult {
+    let vmo = check!(Vmo::create(4096))?;
+    check!(vmo.write(b"from the parent", 0))?;
+    let (ours, theirs) = check!(zx::Channel::create())?;
+    let handles = vec![
+        (
+            TAG_USER,
+            check!(vmo.duplicate(Rights::SAME_RIGHTS))?.into_handle(),
+        ),
+        (TAG_USER + 1, theirs.into_handle()),
+    ];
+    let process = check!(child(&fixture().job, "shared", handles))?;
+    check!(process.wait_one(Signals::PROCESS_TERMINATED, zx::deadline_after(2000 * MS)))?;
+    ensure_eq!(check!(process.info())?.return_code, 0, "the child failed");
+    let mut back = [0u8; 14];
+    check!(vmo.read(&mut back, 100))?;
+    ensure_eq!(&back, b"from the child");
+    drop(ours);
+    Ok(())
+}
+
+/// The child side: map the VMO, check the parent's bytes, write its own.
+fn shared_child(startup: &mut Startup) -> i64 {
+    let mut run = || -> Result<(), Status> {
+        let vmo: Vmo = startup.take_typed(TAG_USER).ok_or(Status::NOT_FOUND)?;
+        let vmar: Vmar = startup.take_typed(TAG_VMAR_ROOT).ok_or(Status::NOT_FOUND)?;
+        let address = vmar.map(VM_PERM_READ | VM_PERM_WRITE, 0, &vmo, 0, 4096)?;
+        // SAFETY: the mapping is ours, 4096 bytes long and readable and
+        // writable; the parent does not touch the bytes until we exit.
+        let bytes = unsafe { core::slice::from_raw_parts_mut(address as *mut u8, 4096) };
+        if &bytes[..15] != b"from the parent" {
+            return Err(Status::INTERNAL);
+        }
+        bytes[100..114].copy_from_slice(b"from the child");
+        Ok(())
+    };
+    match run() {
+        Ok(()) => 0,
+        Err(status) => {
+            println!("kernel-tests shared child: {status:?}");
+            2
+        }
+    }
+}
+
+fn demand_paging_of_a_large_mapping() -> TestResult {
+    const SIZE: u64 = 8 << 20;
+    let vmo = check!(Vmo::create(SIZE))?;
+    let address = check!(
+        fixture()
+            .vmar
+            .map(VM_PERM_READ | VM_PERM_WRITE, 0, &vmo, 0, SIZE)
+    )?;
+    // SAFETY: the mapping is ours, SIZE bytes, readable and writable, and
+    // unmapped only below, after the last use of the slice.
+    let bytes = unsafe { core::slice::from_raw_parts_mut(address as *mut u8, SIZE as usize) };
+    // Touch a byte in every 64th page: each first touch is a page fault the
+    // VM resolves; untouched pages read as zero.
+    for page in (0..SIZE as usize / 4096).step_by(64) {
+        ensure_eq!(bytes[page * 4096 + 7], 0);
+        bytes[page * 4096 + 7] = page as u8 | 1;
+    }
+    let mut check_back = [0u8; 8];
+    check!(vmo.read(&mut check_back, 64 * 4096))?;
+    ensure_eq!(
+        check_back[7],
+        64u8 | 1,
+        "the VMO sees writes made through the mapping"
+    );
+    check!(fixture().vmar.unmap(address, SIZE))?;
+    Ok(())
+}
+
+fn kill_a_spinning_process() -> TestResult {
+    let spinner = check!(child(&fixture().job, "spin", Vec::new()))?;
+    check!(zx::nanosleep(zx::deadline_after(2 * MS)))?;
+    check!(spinner.kill())?;
+    check!(spinner.wait_one(Signals::PROCESS_TERMINATED, zx::deadline_after(1000 * MS)))?;
+    ensure_eq!(
+        check!(spinner.info())?.return_code,
+        zx::abi::object::TASK_RETCODE_SYSCALL_KILL
+    );
+    Ok(())
+}
+
+fn kill_a_job_kills_its_processes() -> TestResult {
+    let job = check!(fixture().job.create_child())?;
+    let spinners: Vec<Process> = (0..3)
+        .map(|_| child(&job, "spin", Vec::new()))
+        .collect::<Result<_, _>>()
+        .map_err(|s| alloc::format!("{s:?}"))?;
+    check!(job.kill())?;
+    for spinner in &spinners {
+        check!(spinner.wait_one(Signals::PROCESS_TERMINATED, zx::deadline_after(1000 * MS)))?;
+    }
+    check!(job.wait_one(Signals::JOB_TERMINATED, zx::deadline_after(1000 * MS)))?;
+    Ok(())
+}
