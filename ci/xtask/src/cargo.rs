@@ -78,6 +78,12 @@ pub fn build_boot_image(arch: Arch, release: bool) -> Result<PathBuf, String> {
         let bytes = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
         files.push((program.as_str(), bytes));
     }
+    // A file that is not a program, so tests can check that starting it is
+    // a clear error.
+    files.push((
+        "not-a-program",
+        b"this file is not an ELF executable\n".to_vec(),
+    ));
     let borrowed: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
     let image = spinel_bootfs::pack(&borrowed)?;
     let path = dir.join("boot.img");

@@ -100,6 +100,10 @@ const TESTS: &[Test] = &[
     ),
     Test::new("task_kill_a_spinning_process", kill_a_spinning_process),
     Test::new(
+        "launch_missing_or_malformed_programs_are_errors",
+        missing_or_malformed_programs_are_errors,
+    ),
+    Test::new(
         "task_kill_a_job_kills_its_processes",
         kill_a_job_kills_its_processes,
     ),
@@ -303,6 +307,20 @@ fn kill_a_spinning_process() -> TestResult {
         check!(spinner.info())?.return_code,
         zx::abi::object::TASK_RETCODE_SYSCALL_KILL
     );
+    Ok(())
+}
+
+fn missing_or_malformed_programs_are_errors() -> TestResult {
+    let image = &fixture().image;
+    let launch =
+        |name| launch::launch(&fixture().job, image, name, "", Inherit::default()).map(|_| ());
+    ensure_eq!(launch("no-such-program"), Err(Status::NOT_FOUND));
+    // The boot image carries a file that is not an ELF executable.
+    ensure!(
+        image.find("not-a-program").is_ok(),
+        "the boot image lacks its non-program file"
+    );
+    ensure_eq!(launch("not-a-program"), Err(Status::INVALID_ARGS));
     Ok(())
 }
 
