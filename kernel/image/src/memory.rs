@@ -5,8 +5,18 @@
 //! frames go on a stack threaded through the free pages themselves (reached
 //! through the direct map), so both allocation and freeing are O(1) and boot
 //! touches no page it does not use.
+//!
+//! The heap serves small blocks (up to [`LARGEST_CLASS`] bytes) from
+//! power-of-two size classes, each a free list threaded through its free
+//! blocks: O(1) allocation and freeing for the kernel's many small, short
+//! lived values (messages, effects, handles, tree nodes). A class that runs
+//! dry takes a chunk from the backing first-fit heap
+//! (`linked_list_allocator`), which also serves large blocks (kernel stacks,
+//! page arrays). Chunks stay with their class once carved.
 
 use crate::arch::Arch;
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr::NonNull;
 use spinel_hal_api::{BootInfo, FrameAllocator, PAGE_SIZE, PhysAddr, Platform};
 
 const PAGE: u64 = PAGE_SIZE as u64;
@@ -14,8 +24,149 @@ const PAGE: u64 = PAGE_SIZE as u64;
 const HEAP_MAX: u64 = 64 << 20;
 const MAX_RANGES: usize = spinel_hal_api::MAX_REGIONS;
 
+/// The smallest block: 16 bytes (room for the free-list link, and the
+/// alignment of every kernel type but page-aligned ones).
+const SMALLEST_SHIFT: u32 = 4;
+/// Size classes 16, 32, ... 2048 bytes.
+const CLASSES: usize = 8;
+/// The largest block served from a size class.
+const LARGEST_CLASS: usize = 1 << (SMALLEST_SHIFT as usize + CLASSES - 1);
+/// What a dry class takes from the backing heap at once.
+const CHUNK: usize = 8 * 1024;
+
 #[global_allocator]
-static HEAP: linked_list_allocator::LockedHeap = linked_list_allocator::LockedHeap::empty();
+static HEAP: KernelHeap = KernelHeap(spin::Mutex::new(HeapState {
+    backing: linked_list_allocator::Heap::empty(),
+    free: [0; CLASSES],
+    used: 0,
+}));
+
+/// The kernel heap: size classes in front of a first-fit heap.
+struct KernelHeap(spin::Mutex<HeapState>);
+
+struct HeapState {
+    backing: linked_list_allocator::Heap,
+    /// Per class, the address of the first free block (0: none); each free
+    /// block holds the address of the next in its first word.
+    free: [usize; CLASSES],
+    /// Bytes handed out (whole blocks for the classes).
+    used: usize,
+}
+
+/// The size class of `layout`, or `None` for the backing heap.
+fn class_of(layout: Layout) -> Option<usize> {
+    let size = layout.size().max(layout.align()).max(1 << SMALLEST_SHIFT);
+    if size > LARGEST_CLASS {
+        return None;
+    }
+    let shift = usize::BITS - (size - 1).leading_zeros();
+    Some((shift - SMALLEST_SHIFT) as usize)
+}
+
+const fn class_size(class: usize) -> usize {
+    1 << (class + SMALLEST_SHIFT as usize)
+}
+
+impl HeapState {
+    /// Carve a chunk from the backing heap into blocks of `class`.
+    fn refill(&mut self, class: usize) -> bool {
+        let size = class_size(class);
+        let Ok(layout) = Layout::from_size_align(CHUNK, PAGE_SIZE) else {
+            return false;
+        };
+        let Ok(chunk) = self.backing.allocate_first_fit(layout) else {
+            return false;
+        };
+        let base = chunk.as_ptr() as usize;
+        // Thread the blocks in address order.
+        let mut next = self.free[class];
+        for index in (0..CHUNK / size).rev() {
+            let block = base + index * size;
+            // SAFETY: the block lies inside the chunk just allocated (so no
+            // one else refers to it) and is aligned to its size (the chunk
+            // is page-aligned), so a word fits and is aligned.
+            unsafe { core::ptr::write(block as *mut usize, next) };
+            next = block;
+        }
+        self.free[class] = next;
+        true
+    }
+}
+
+// SAFETY: blocks come from the backing heap's memory only; a class block is
+// handed out once until freed (it leaves its free list), is at least as big
+// and as aligned as the layout asks (class_of rounds both up to a power of
+// two, and blocks sit at multiples of their size in page-aligned chunks),
+// and freed blocks return to the class their layout names, which is the one
+// they came from (dealloc receives the layout they were allocated with).
+unsafe impl GlobalAlloc for KernelHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let mut heap = self.0.lock();
+        match class_of(layout) {
+            Some(class) => {
+                if heap.free[class] == 0 && !heap.refill(class) {
+                    return core::ptr::null_mut();
+                }
+                let block = heap.free[class];
+                // SAFETY: `block` heads the class's free list: a free block
+                // whose first word holds the next one (written by `refill`
+                // or `dealloc`).
+                heap.free[class] = unsafe { core::ptr::read(block as *const usize) };
+                heap.used += class_size(class);
+                block as *mut u8
+            }
+            None => match heap.backing.allocate_first_fit(layout) {
+                Ok(block) => {
+                    heap.used += layout.size();
+                    block.as_ptr()
+                }
+                Err(()) => core::ptr::null_mut(),
+            },
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let mut heap = self.0.lock();
+        match class_of(layout) {
+            Some(class) => {
+                // SAFETY: the caller gives back a block of this class (see
+                // the impl's comment): it is ours again, aligned, and at
+                // least a word long.
+                unsafe { core::ptr::write(ptr as *mut usize, heap.free[class]) };
+                heap.free[class] = ptr as usize;
+                heap.used -= class_size(class);
+            }
+            None => {
+                heap.used -= layout.size();
+                // SAFETY: the block came from the backing heap with this
+                // layout (large layouts never go to a class).
+                unsafe { heap.backing.deallocate(NonNull::new_unchecked(ptr), layout) };
+            }
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // A block that still fits its class stays where it is.
+        if let Some(class) = class_of(layout)
+            && let Ok(new_layout) = Layout::from_size_align(new_size, layout.align())
+            && class_of(new_layout) == Some(class)
+        {
+            return ptr;
+        }
+        // SAFETY: as GlobalAlloc::realloc's default: a new block, the
+        // common prefix copied, the old block freed; the caller's contract
+        // (ptr from this allocator with `layout`) carries over.
+        unsafe {
+            let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
+            let new = self.alloc(new_layout);
+            if !new.is_null() {
+                core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+            new
+        }
+    }
+}
 
 /// The global frame allocator. Lock it for as short as possible.
 pub static FRAMES: spin::Mutex<Frames> = spin::Mutex::new(Frames::empty());
@@ -147,7 +298,9 @@ pub fn init(info: &BootInfo) -> MemoryStats {
     // hands out (it was left out above), mapped writable by the direct map,
     // and `init` runs once, before anything allocates.
     unsafe {
-        HEAP.lock()
+        HEAP.0
+            .lock()
+            .backing
             .init(heap_virt.as_mut_ptr::<u8>(), heap_bytes as usize)
     };
 
@@ -158,10 +311,11 @@ pub fn init(info: &BootInfo) -> MemoryStats {
     }
 }
 
-/// Bytes of kernel heap in use and free.
+/// Bytes of kernel heap in use (handed out) and free (in the backing heap;
+/// blocks cached in the size classes count as neither).
 pub fn heap_usage() -> (usize, usize) {
-    let heap = HEAP.lock();
-    (heap.used(), heap.free())
+    let heap = HEAP.0.lock();
+    (heap.used, heap.backing.free())
 }
 
 /// Physical pages for the VM: frames from [`FRAMES`], reached through the
