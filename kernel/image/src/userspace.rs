@@ -14,13 +14,12 @@
 use crate::arch::{AddressSpace, Arch, UserContext};
 use crate::memory::KERNEL_MEMORY;
 use crate::{println, sched};
-use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU64, Ordering};
 use spinel_abi::thread::RegisterLayout;
 use spinel_abi::{Koid, Status};
 use spinel_hal_api::{AddressSpace as _, ExitCode, Platform, TrapKind, UserContext as _, UserExit};
-use spinel_object::{Config, Effect, Registers, RunEntry};
+use spinel_object::{Config, Effect, IntMap, Registers, RunEntry};
 use spinel_syscall::{Devices, Outcome, System};
 use spinel_vm::Access;
 
@@ -32,7 +31,7 @@ const TICK_NS: u64 = 1_000_000;
 static SYSTEM: spin::Mutex<Option<System<AddressSpace>>> = spin::Mutex::new(None);
 
 /// Every live user thread, by koid.
-static THREADS: spin::Mutex<BTreeMap<Koid, Arc<UserThread>>> = spin::Mutex::new(BTreeMap::new());
+static THREADS: spin::Mutex<IntMap<Arc<UserThread>>> = spin::Mutex::new(IntMap::new());
 
 /// The process whose address space the MMU holds (0: the kernel-only space).
 static ACTIVE_SPACE: AtomicU64 = AtomicU64::new(0);

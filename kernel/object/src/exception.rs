@@ -282,6 +282,9 @@ impl Kernel {
                 _ => {}
             }
         }
+        // In koid order (the arena's iteration order is not), each task's
+        // slots in the order listed above.
+        slots.sort_by_key(|s| s.task);
         for slot in slots {
             self.unbind_slot(slot, false);
         }
@@ -335,8 +338,10 @@ impl Kernel {
         }
     }
 
+    /// Threads whose exception's holder satisfies `pred`, in koid order.
     fn threads_held_by(&self, pred: impl Fn(Holder) -> bool) -> Vec<Koid> {
-        self.objects
+        let mut threads: Vec<Koid> = self
+            .objects
             .values()
             .filter_map(|e| match &e.body {
                 Body::Thread(t) => t
@@ -346,7 +351,9 @@ impl Kernel {
                     .map(|_| e.koid),
                 _ => None,
             })
-            .collect()
+            .collect();
+        threads.sort_unstable();
+        threads
     }
 
     #[track_caller]

@@ -10,9 +10,10 @@
 //! serial number through a keyed bijection, so values are hard to guess and
 //! are not reused for 2^30 allocations.
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use spinel_abi::{HandleValue, Koid, Rights};
+
+use crate::map::IntMap;
 
 /// One handle. Not `Clone`: see the module documentation.
 #[derive(PartialEq, Eq, Debug)]
@@ -39,7 +40,7 @@ const VALUE_MASK: u32 = (1 << VALUE_BITS) - 1;
 /// A process's handles, by value.
 #[derive(Debug)]
 pub struct HandleTable {
-    entries: BTreeMap<u32, Handle>,
+    entries: IntMap<Handle>,
     serial: u32,
     secret: u32,
 }
@@ -47,7 +48,7 @@ pub struct HandleTable {
 impl HandleTable {
     pub(crate) fn new(secret: u64) -> Self {
         HandleTable {
-            entries: BTreeMap::new(),
+            entries: IntMap::new(),
             serial: 0,
             secret: (secret ^ (secret >> 32)) as u32,
         }
@@ -72,23 +73,28 @@ impl HandleTable {
         loop {
             self.serial = self.serial.wrapping_add(1) & VALUE_MASK;
             let value = self.scramble(self.serial);
-            if let alloc::collections::btree_map::Entry::Vacant(slot) = self.entries.entry(value) {
-                slot.insert(handle);
+            if !self.entries.contains_key(&u64::from(value)) {
+                self.entries.insert(u64::from(value), handle);
                 return HandleValue(value);
             }
         }
     }
 
     pub(crate) fn get(&self, value: HandleValue) -> Option<&Handle> {
-        self.entries.get(&value.0)
+        self.entries.get(&u64::from(value.0))
     }
 
     pub(crate) fn remove(&mut self, value: HandleValue) -> Option<Handle> {
-        self.entries.remove(&value.0)
+        self.entries.remove(&u64::from(value.0))
     }
 
+    /// Every handle, in order of value; the table is left empty.
     pub(crate) fn drain(&mut self) -> Vec<Handle> {
-        core::mem::take(&mut self.entries).into_values().collect()
+        self.entries
+            .drain_sorted()
+            .into_iter()
+            .map(|(_, h)| h)
+            .collect()
     }
 
     pub fn len(&self) -> usize {
@@ -107,7 +113,7 @@ impl HandleTable {
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (HandleValue, &Handle)> {
-        self.entries.iter().map(|(v, h)| (HandleValue(*v), h))
+        self.entries.iter().map(|(v, h)| (HandleValue(v as u32), h))
     }
 }
 

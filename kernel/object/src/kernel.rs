@@ -1,7 +1,8 @@
 //! [`Kernel`]: the arena of all objects, and the operations every object
 //! family shares (handle counting, reaping, effects, time).
 
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::boxed::Box;
+use alloc::collections::{BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use spinel_abi::thread::RegisterLayout;
 use spinel_abi::{HandleValue, Koid, Rights, Signals, Status, Time};
@@ -9,6 +10,7 @@ use spinel_abi::{HandleValue, Koid, Rights, Signals, Status, Time};
 use crate::effect::Effect;
 use crate::handle::Handle;
 use crate::job::Job;
+use crate::map::IntMap;
 use crate::object::{Body, Entry};
 
 /// How the glue configures the object layer.
@@ -40,7 +42,8 @@ impl Config {
 /// around it), drains [`Kernel::take_effects`] after each, and tells it the
 /// time with [`Kernel::advance_time`].
 pub struct Kernel {
-    pub(crate) objects: BTreeMap<Koid, Entry>,
+    /// Every object, by koid; boxed so that the table moves pointers only.
+    pub(crate) objects: IntMap<Box<Entry>>,
     next_koid: Koid,
     pub(crate) root_job: Koid,
     pub(crate) effects: VecDeque<Effect>,
@@ -99,7 +102,7 @@ impl Kernel {
     /// A kernel with nothing but the root job.
     pub fn new(config: Config) -> Self {
         let mut kernel = Kernel {
-            objects: BTreeMap::new(),
+            objects: IntMap::new(),
             next_koid: spinel_abi::object::KOID_FIRST,
             root_job: 0,
             effects: VecDeque::new(),
@@ -161,7 +164,8 @@ impl Kernel {
     pub(crate) fn insert(&mut self, body: Body, signals: Signals) -> Koid {
         let koid = self.next_koid;
         self.next_koid += 1;
-        self.objects.insert(koid, Entry::new(koid, body, signals));
+        self.objects
+            .insert(koid, Box::new(Entry::new(koid, body, signals)));
         koid
     }
 

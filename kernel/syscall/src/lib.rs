@@ -27,10 +27,9 @@ mod user;
 
 pub use bootstrap::{BootError, Bootstrap, INIT_STACK_SIZE};
 
-use alloc::collections::BTreeMap;
 use spinel_abi::{Koid, Status, Syscall};
 use spinel_hal_api::AddressSpace;
-use spinel_object::{Completion, Config, Kernel};
+use spinel_object::{Completion, Config, IntMap, Kernel};
 use spinel_vm::{Access, PhysicalMemory, VmSpace};
 
 /// Devices the system calls reach, implemented by the kernel glue.
@@ -68,8 +67,8 @@ struct Pending {
 /// system call can touch. The glue keeps one, behind one lock.
 pub struct System<A: AddressSpace> {
     pub objects: Kernel,
-    spaces: BTreeMap<Koid, VmSpace<A>>,
-    pending: BTreeMap<Koid, Pending>,
+    spaces: IntMap<VmSpace<A>>,
+    pending: IntMap<Pending>,
     memory: &'static dyn PhysicalMemory,
     devices: &'static dyn Devices,
 }
@@ -92,8 +91,8 @@ impl<A: AddressSpace> System<A> {
     ) -> Self {
         System {
             objects: Kernel::new(config),
-            spaces: BTreeMap::new(),
-            pending: BTreeMap::new(),
+            spaces: IntMap::new(),
+            pending: IntMap::new(),
             memory,
             devices,
         }

@@ -81,7 +81,7 @@ impl<A: AddressSpace> System<A> {
 /// `process_write_memory` reach: any process's space, debugger-style (writes
 /// go through read-only mappings so breakpoints can be planted).
 pub(crate) struct Memories<'a, A: AddressSpace>(
-    pub &'a alloc::collections::BTreeMap<Koid, spinel_vm::VmSpace<A>>,
+    pub &'a spinel_object::IntMap<spinel_vm::VmSpace<A>>,
 );
 
 impl<A: AddressSpace> spinel_object::ProcessMemory for Memories<'_, A> {
