@@ -309,15 +309,64 @@ impl<A: AddressSpace> VmSpace<A> {
         Ok(())
     }
 
+    /// The fast path of the copies: walk `[va, va + len)` through the page
+    /// tables, `step(page, offset_in_page, range_in_buffer)` for each page.
+    /// False (after any number of steps) when some page is not present
+    /// with the access allowed (never touched yet, or read-only for a
+    /// write): the caller then goes the mappings' way, which commits pages
+    /// and decides. A present page is always the page its mapping's VMO
+    /// holds at that offset, with the mapping's permissions (faults map
+    /// exactly that, protect and unmap keep the tables in step), so both
+    /// ways see the same bytes.
+    fn direct(
+        &self,
+        va: u64,
+        len: usize,
+        write: bool,
+        mut step: impl FnMut(PhysAddr, usize, core::ops::Range<usize>),
+    ) -> bool {
+        let Some(end) = va.checked_add(len as u64) else {
+            return false;
+        };
+        if end > USER_TOP {
+            return false;
+        }
+        let arch = self.arch();
+        let mut done = 0usize;
+        while done < len {
+            let at = va + done as u64;
+            let offset = (at & (PAGE - 1)) as usize;
+            let Some((page, flags)) = arch.translate(VirtAddr(at - offset as u64)) else {
+                return false;
+            };
+            if !flags.user || (write && !flags.write) {
+                return false;
+            }
+            let chunk = (PAGE_SIZE - offset).min(len - done);
+            step(PhysAddr(page.0 & !(PAGE - 1)), offset, done..done + chunk);
+            done += chunk;
+        }
+        true
+    }
+
     /// Check that `[va, va + len)` is wholly mapped with `access` allowed,
     /// without copying (for output pointers, before a call acts).
     pub fn check(&self, va: u64, len: usize, access: Access) -> Result<(), Status> {
+        if access == Access::Write && self.direct(va, len, true, |_, _, _| {}) {
+            return Ok(());
+        }
         self.walk(va, len, access, |_, _, _| Ok(()))
     }
 
     /// Copy user memory at `va` into `out`. An address range not wholly
     /// mapped readable is `INVALID_ARGS`.
     pub fn read(&self, va: u64, out: &mut [u8]) -> Result<(), Status> {
+        let memory = self.memory;
+        if self.direct(va, out.len(), false, |page, offset, range| {
+            memory.read(page, offset, &mut out[range])
+        }) {
+            return Ok(());
+        }
         let len = out.len();
         self.walk(va, len, Access::Read, |vmo, offset, range| {
             vmo.read(offset, &mut out[range])
@@ -327,6 +376,15 @@ impl<A: AddressSpace> VmSpace<A> {
     /// Copy `data` to user memory at `va`; the range must be mapped with
     /// `access` allowed (Write for syscall results, ForceWrite for debuggers).
     pub fn write(&self, va: u64, data: &[u8], access: Access) -> Result<(), Status> {
+        // A page the tables let user mode write may be written directly,
+        // whatever `access` (both allow writable mappings); a partial
+        // direct copy is simply done again the mappings' way.
+        let memory = self.memory;
+        if self.direct(va, data.len(), true, |page, offset, range| {
+            memory.write(page, offset, &data[range])
+        }) {
+            return Ok(());
+        }
         self.walk(va, data.len(), access, |vmo, offset, range| {
             vmo.write(offset, &data[range])
         })
