@@ -100,6 +100,37 @@ pub fn enable_pan() -> bool {
     true
 }
 
+/// Let EL0 be single-stepped: open the OS lock (QEMU resets it locked,
+/// which holds debug exceptions back). Stepping itself is MDSCR_EL1.SS,
+/// switched per thread by [`set_user_single_step`].
+pub fn enable_user_single_step() {
+    use aarch64_cpu::registers::OSLAR_EL1;
+    OSLAR_EL1.write(OSLAR_EL1::OSLK::Unlocked);
+    barrier::isb(barrier::SY);
+}
+
+/// Whether MDSCR_EL1.SS is on (one CPU: the HAL runs on the boot CPU).
+static USER_STEP: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// MDSCR_EL1.SS for the EL0 code about to run: on, EL0 takes a software
+/// step exception after one instruction (SPSR.SS set) or at once (clear);
+/// off, never. KDE stays off, so EL1 is never stepped. Written only when it
+/// changes.
+pub fn set_user_single_step(on: bool) {
+    use aarch64_cpu::registers::MDSCR_EL1;
+    use core::sync::atomic::Ordering;
+    if USER_STEP.load(Ordering::Relaxed) == on {
+        return;
+    }
+    USER_STEP.store(on, Ordering::Relaxed);
+    if on {
+        MDSCR_EL1.modify(MDSCR_EL1::SS::SoftwareStepEnabled);
+    } else {
+        MDSCR_EL1.modify(MDSCR_EL1::SS::SoftwareStepDisabled);
+    }
+    barrier::isb(barrier::SY);
+}
+
 pub fn enable_interrupts() {
     DAIF.modify(DAIF::I::Unmasked);
 }

@@ -54,6 +54,7 @@ impl Platform for Aarch64 {
         trap::set_hooks(hooks);
         gic::init();
         pl011::enable_debug_link_interrupt();
+        cpu::enable_user_single_step();
     }
 
     fn console_write(bytes: &[u8]) {

@@ -11,7 +11,7 @@
 //! FP/SIMD state is saved and restored on every round trip: the kernel is
 //! compiled with NEON and would otherwise clobber it.
 
-use crate::{mmu, trap};
+use crate::{cpu, mmu, trap};
 use spinel_hal_api::{TrapKind, TrapRecord, UserExit};
 
 /// The user registers, in the order of [`UserContext::REGISTER_NAMES`]
@@ -58,7 +58,11 @@ const REASON_OTHER: u64 = 2;
 
 /// PSTATE bits user mode may hold: the condition flags and software step.
 /// Everything else (mode = EL0t AArch64, interrupts unmasked) is forced.
-const USER_PSTATE_MASK: u64 = 0xf000_0000 | (1 << 21);
+const USER_PSTATE_MASK: u64 = 0xf000_0000 | PSTATE_SS;
+/// PSTATE.SS: while MDSCR_EL1.SS is set, returning to EL0 with it runs one
+/// instruction, then takes a software-step exception (EC 0x32); returning
+/// without it takes the exception at once (the step already happened).
+const PSTATE_SS: u64 = 1 << 21;
 
 core::arch::global_asm!(
     r#"
@@ -284,6 +288,9 @@ pub fn test_blob() -> &'static [u8] {
 #[derive(Clone, Default)]
 pub struct UserContext {
     registers: UserRegisters,
+    /// Single-stepping (`set_single_step`): MDSCR_EL1.SS is on while this
+    /// context runs, off for every other.
+    stepping: bool,
 }
 
 impl core::fmt::Debug for UserContext {
@@ -341,6 +348,7 @@ impl spinel_hal_api::UserContext for UserContext {
     }
 
     fn run(&mut self) -> UserExit {
+        cpu::set_user_single_step(self.stepping);
         loop {
             self.registers.pstate &= USER_PSTATE_MASK;
             // SAFETY: the context outlives the call; the stub returns here
@@ -429,5 +437,14 @@ impl spinel_hal_api::UserContext for UserContext {
         };
         *slot = value;
         true
+    }
+
+    fn set_single_step(&mut self, on: bool) {
+        self.stepping = on;
+        if on {
+            self.registers.pstate |= PSTATE_SS;
+        } else {
+            self.registers.pstate &= !PSTATE_SS;
+        }
     }
 }

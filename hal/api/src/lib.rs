@@ -210,6 +210,13 @@ pub trait UserContext: Clone + Default {
     fn register(&self, index: usize) -> Option<u64>;
     /// Set general register `index`; returns false past the end.
     fn set_register(&mut self, index: usize, value: u64) -> bool;
+
+    /// Trap after every user instruction while on (a debugger's single
+    /// step): the thread runs one instruction and returns
+    /// [`UserExit::Exception`] with [`crate::TrapKind::HardwareBreakpoint`]
+    /// (x86_64: RFLAGS.TF, #DB; aarch64: SPSR.SS with MDSCR_EL1.SS, a
+    /// software-step exception). Takes effect at the next `run`.
+    fn set_single_step(&mut self, on: bool);
 }
 
 /// Saved state of a kernel thread for [`KernelContext::switch`].

@@ -18,6 +18,8 @@ use crate::trap::{self, Interrupt};
 // RFLAGS bits.
 const RFLAGS_RESERVED_ONE: u64 = 1 << 1;
 const RFLAGS_INTERRUPT: u64 = 1 << 9;
+/// TF: a #DB after each instruction (a debugger's single step).
+const RFLAGS_TRAP: u64 = 1 << 8;
 /// What user mode may set: the arithmetic flags, TF (single-step, for
 /// debuggers), DF, AC (alignment checking) and ID. Never IF, IOPL, NT, RF.
 const RFLAGS_USER_MASK: u64 = 0x0000_0000_0024_0dd5;
@@ -268,6 +270,16 @@ impl spinel_hal_api::UserContext for UserContext {
         };
         *slot = value;
         true
+    }
+
+    /// RFLAGS.TF: the CPU raises #DB (a trap: `rip` is past the
+    /// instruction) after the next user instruction.
+    fn set_single_step(&mut self, on: bool) {
+        if on {
+            self.frame.rflags |= RFLAGS_TRAP;
+        } else {
+            self.frame.rflags &= !RFLAGS_TRAP;
+        }
     }
 }
 

@@ -298,6 +298,9 @@ fn spawn_user_thread(system: &System<AddressSpace>, koid: Koid, regs: &Registers
     };
     let mut context = UserContext::default();
     load_registers(&mut context, regs);
+    // A debugger may ask for a step from the first instruction (set during
+    // THREAD_STARTING).
+    context.set_single_step(system.objects.thread_single_step(koid));
     let user = Arc::new(UserThread {
         koid,
         process,
@@ -346,9 +349,11 @@ fn enter(user: &UserThread, entry: RunEntry) {
         RunEntry::Registers {
             regs,
             syscall_status,
+            single_step,
         } => {
             let mut context = user.context.lock();
             load_registers(&mut context, &regs);
+            context.set_single_step(single_step);
             if let Some(status) = syscall_status {
                 context.set_syscall_result(status.into_raw() as i64 as u64);
             }

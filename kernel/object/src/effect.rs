@@ -92,9 +92,12 @@ pub enum RunEntry {
     /// Return from an exception: load these registers, which a handler may
     /// have changed. `syscall_status` is set when the exception was raised
     /// inside a system call (POLICY_ERROR): the call returns that status.
+    /// `single_step`: trap after one instruction (a debugger set
+    /// `THREAD_STATE_SINGLE_STEP`); the glue applies it on every such entry.
     Registers {
         regs: Registers,
         syscall_status: Option<Status>,
+        single_step: bool,
     },
     /// A blocked system call finished: return `status` (and `completion`'s
     /// data) to user mode with the registers the glue kept.

@@ -72,6 +72,8 @@ pub(crate) struct Thread {
     pub regs_valid: bool,
     /// A handler wrote `regs` since the thread last ran.
     pub regs_dirty: bool,
+    /// `THREAD_STATE_SINGLE_STEP`: trap after each instruction.
+    pub single_step: bool,
     pub exception: Option<PendingException>,
     pub exceptionate: Exceptionate,
     pub killed: bool,
@@ -108,6 +110,7 @@ impl Kernel {
                 regs: Registers::zeroed(&layout),
                 regs_valid: false,
                 regs_dirty: false,
+                single_step: false,
                 exception: None,
                 exceptionate: Exceptionate::default(),
                 killed: false,
@@ -141,6 +144,7 @@ impl Kernel {
                         RunEntry::Registers {
                             regs: t.regs,
                             syscall_status,
+                            single_step: t.single_step,
                         }
                     } else {
                         RunEntry::Syscall {
@@ -155,6 +159,7 @@ impl Kernel {
                 None if t.regs_dirty => RunEntry::Registers {
                     regs: t.regs,
                     syscall_status: None,
+                    single_step: t.single_step,
                 },
                 None => RunEntry::Continue,
             };
@@ -387,6 +392,13 @@ impl Kernel {
             Some(Body::Thread(t)) => Some(t.regs),
             _ => None,
         }
+    }
+
+    /// Whether a debugger set `THREAD_STATE_SINGLE_STEP` on the thread (the
+    /// glue applies it when it first enters user mode; later entries carry
+    /// it in [`RunEntry::Registers`]).
+    pub fn thread_single_step(&self, thread: Koid) -> bool {
+        matches!(self.objects.get(&thread).map(|e| &e.body), Some(Body::Thread(t)) if t.single_step)
     }
 
     /// `INFO_THREAD` state of a thread (for the glue and tests).

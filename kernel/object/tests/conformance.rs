@@ -499,6 +499,7 @@ fn c12_handled_resumes_at_faulting_instruction_so_fault_repeats() {
         let RunEntry::Registers {
             regs,
             syscall_status: None,
+            single_step: false,
         } = entry
         else {
             panic!("{entry:?}")

@@ -18,6 +18,7 @@ mod env;
 mod lifecycle;
 mod ports;
 mod registers;
+mod stepping;
 mod synthetic;
 
 use spinel_rt::println;
@@ -187,5 +188,9 @@ const TESTS: &[Test] = &[
     Test::new(
         "c36_process_exiting_with_its_own_exception_channel_or_port_is_safe",
         lifecycle::c36,
+    ),
+    Test::new(
+        "x01_single_step_traps_after_each_instruction_as_hw_breakpoint",
+        stepping::single_step,
     ),
 ];

@@ -5,7 +5,9 @@
 //! `process_write_memory`.
 
 use crate::abi::policy::{JOB_POL_BASIC, JOB_POL_RELATIVE, PolicyBasic};
-use crate::abi::thread::{MAX_GENERAL_REGS, RegisterLayout, THREAD_STATE_GENERAL_REGS};
+use crate::abi::thread::{
+    MAX_GENERAL_REGS, RegisterLayout, THREAD_STATE_GENERAL_REGS, THREAD_STATE_SINGLE_STEP,
+};
 use crate::handle::handle_type;
 use crate::sys::{call, ptr, ptr_mut, status};
 use crate::{
@@ -384,5 +386,17 @@ impl Thread {
         let mut bytes = [0u8; MAX_GENERAL_REGS * 8];
         let n = registers.write_bytes(&mut bytes);
         thread_write_state(self.raw(), THREAD_STATE_GENERAL_REGS, &bytes[..n])
+    }
+    /// `THREAD_STATE_SINGLE_STEP`: while on, the thread (stopped in an
+    /// exception or suspended now) traps with HW_BREAKPOINT after each
+    /// instruction it runs.
+    pub fn set_single_step(&self, on: bool) -> Result<(), Status> {
+        let value = u32::from(on).to_le_bytes();
+        thread_write_state(self.raw(), THREAD_STATE_SINGLE_STEP, &value)
+    }
+    pub fn single_step(&self) -> Result<bool, Status> {
+        let mut value = [0u8; 4];
+        thread_read_state(self.raw(), THREAD_STATE_SINGLE_STEP, &mut value)?;
+        Ok(u32::from_le_bytes(value) != 0)
     }
 }

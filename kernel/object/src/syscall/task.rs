@@ -262,7 +262,8 @@ impl Kernel {
         Err(Status::BAD_STATE)
     }
 
-    /// `thread_read_state` (GENERAL_REGS only: `count * 8` bytes).
+    /// `thread_read_state`: GENERAL_REGS (`count * 8` bytes) or
+    /// SINGLE_STEP (a `u32`, 0 or 1).
     pub fn sys_thread_read_state(
         &mut self,
         caller: Koid,
@@ -273,6 +274,13 @@ impl Kernel {
         let (tid, _) = self.object_of(caller, thread, Rights::READ, ObjectType::THREAD)?;
         check_kind(kind)?;
         self.registers_accessible(tid)?;
+        if kind == THREAD_STATE_SINGLE_STEP {
+            let Some(out) = buffer.get_mut(..4) else {
+                return Err(Status::BUFFER_TOO_SMALL);
+            };
+            out.copy_from_slice(&u32::from(self.thread(tid).single_step).to_le_bytes());
+            return Ok(4);
+        }
         let regs = self.thread(tid).regs;
         if buffer.len() < regs.count * 8 {
             return Err(Status::BUFFER_TOO_SMALL);
@@ -280,8 +288,9 @@ impl Kernel {
         Ok(regs.write_bytes(buffer))
     }
 
-    /// `thread_write_state` (GENERAL_REGS only: exactly `count * 8` bytes).
-    /// The thread resumes with these registers.
+    /// `thread_write_state`: GENERAL_REGS (exactly `count * 8` bytes; the
+    /// thread resumes with these registers) or SINGLE_STEP (a `u32`, 0 or 1:
+    /// while 1 the thread traps with HW_BREAKPOINT after each instruction).
     pub fn sys_thread_write_state(
         &mut self,
         caller: Koid,
@@ -293,6 +302,17 @@ impl Kernel {
         check_kind(kind)?;
         self.registers_accessible(tid)?;
         let t = self.thread_mut(tid);
+        if kind == THREAD_STATE_SINGLE_STEP {
+            let on = match data {
+                [0, 0, 0, 0] => false,
+                [1, 0, 0, 0] => true,
+                _ => return Err(Status::INVALID_ARGS),
+            };
+            t.single_step = on;
+            // Resume through RunEntry::Registers, which carries the flag.
+            t.regs_dirty = true;
+            return Ok(());
+        }
         if data.len() != t.regs.count * 8 {
             return Err(Status::INVALID_ARGS);
         }
@@ -347,11 +367,10 @@ impl Kernel {
 
 fn check_kind(kind: u32) -> Result<(), Status> {
     match kind {
-        THREAD_STATE_GENERAL_REGS => Ok(()),
-        THREAD_STATE_FP_REGS
-        | THREAD_STATE_VECTOR_REGS
-        | THREAD_STATE_DEBUG_REGS
-        | THREAD_STATE_SINGLE_STEP => Err(Status::NOT_SUPPORTED),
+        THREAD_STATE_GENERAL_REGS | THREAD_STATE_SINGLE_STEP => Ok(()),
+        THREAD_STATE_FP_REGS | THREAD_STATE_VECTOR_REGS | THREAD_STATE_DEBUG_REGS => {
+            Err(Status::NOT_SUPPORTED)
+        }
         _ => Err(Status::INVALID_ARGS),
     }
 }
