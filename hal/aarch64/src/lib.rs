@@ -27,6 +27,7 @@ mod context;
 mod cpu;
 mod devicetree;
 mod gic;
+mod mem;
 mod mmu;
 mod pl011;
 mod power;
