@@ -47,6 +47,9 @@ const _: () = {
     assert!(offset_of!(UserRegisters, v) == 320);
 };
 
+/// General-register slots: x0-x30, sp, pc, pstate, tpidr.
+const SLOTS: usize = 35;
+
 /// Bytes of the kernel-stack frame `spinel_user_enter` keeps while EL0 runs:
 /// x29/x30, x19-x28, d8-d15, the context pointer and a scratch slot.
 const ENTER_FRAME_SIZE: usize = 176;
@@ -437,6 +440,30 @@ impl spinel_hal_api::UserContext for UserContext {
         };
         *slot = value;
         true
+    }
+
+    fn read_registers(&self, out: &mut [u64]) {
+        let r = &self.registers;
+        let n = out.len().min(SLOTS);
+        let x = n.min(31);
+        out[..x].copy_from_slice(&r.x[..x]);
+        for (slot, value) in out[x..n].iter_mut().zip([r.sp, r.pc, r.pstate, r.tpidr]) {
+            *slot = value;
+        }
+    }
+
+    fn write_registers(&mut self, values: &[u64]) {
+        // Every slot takes any value (PSTATE is sanitised on the next run).
+        let r = &mut self.registers;
+        let n = values.len().min(SLOTS);
+        let x = n.min(31);
+        r.x[..x].copy_from_slice(&values[..x]);
+        for (slot, value) in [&mut r.sp, &mut r.pc, &mut r.pstate, &mut r.tpidr]
+            .into_iter()
+            .zip(&values[x..n])
+        {
+            *slot = *value;
+        }
     }
 
     fn set_single_step(&mut self, on: bool) {

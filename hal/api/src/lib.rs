@@ -211,6 +211,24 @@ pub trait UserContext: Clone + Default {
     /// Set general register `index`; returns false past the end.
     fn set_register(&mut self, index: usize, value: u64) -> bool;
 
+    /// The general registers in slot order into `out` (as many as it
+    /// holds, at most `REGISTER_NAMES.len()`): [`UserContext::register`]
+    /// for each index, in one call (the kernel's hot path).
+    fn read_registers(&self, out: &mut [u64]) {
+        for (index, slot) in out.iter_mut().enumerate() {
+            *slot = self.register(index).unwrap_or(0);
+        }
+    }
+
+    /// Set the general registers from `values` in slot order, exactly as
+    /// [`UserContext::set_register`] for each index would (values it
+    /// refuses leave the register as it was).
+    fn write_registers(&mut self, values: &[u64]) {
+        for (index, value) in values.iter().enumerate() {
+            self.set_register(index, *value);
+        }
+    }
+
     /// Trap after every user instruction while on (a debugger's single
     /// step): the thread runs one instruction and returns
     /// [`UserExit::Exception`] with [`crate::TrapKind::HardwareBreakpoint`]

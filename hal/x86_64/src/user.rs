@@ -240,6 +240,65 @@ impl spinel_hal_api::UserContext for UserContext {
         })
     }
 
+    fn read_registers(&self, out: &mut [u64]) {
+        let f = &self.frame;
+        let all = [
+            f.rax,
+            f.rbx,
+            f.rcx,
+            f.rdx,
+            f.rsi,
+            f.rdi,
+            f.rbp,
+            f.rsp,
+            f.r8,
+            f.r9,
+            f.r10,
+            f.r11,
+            f.r12,
+            f.r13,
+            f.r14,
+            f.r15,
+            f.rip,
+            f.rflags,
+            self.fs_base,
+            self.gs_base,
+        ];
+        let n = out.len().min(all.len());
+        out[..n].copy_from_slice(&all[..n]);
+    }
+
+    fn write_registers(&mut self, values: &[u64]) {
+        let f = &mut self.frame;
+        let slots = [
+            &mut f.rax,
+            &mut f.rbx,
+            &mut f.rcx,
+            &mut f.rdx,
+            &mut f.rsi,
+            &mut f.rdi,
+            &mut f.rbp,
+            &mut f.rsp,
+            &mut f.r8,
+            &mut f.r9,
+            &mut f.r10,
+            &mut f.r11,
+            &mut f.r12,
+            &mut f.r13,
+            &mut f.r14,
+            &mut f.r15,
+            &mut f.rip,
+            &mut f.rflags,
+        ];
+        for (slot, value) in slots.into_iter().zip(values) {
+            *slot = *value;
+        }
+        // The segment bases as set_register takes them: canonical only.
+        for (index, value) in values.iter().enumerate().skip(18).take(2) {
+            self.set_register(index, *value);
+        }
+    }
+
     /// Also refuses values the CPU could not load: non-canonical segment
     /// bases. (RFLAGS is sanitised on every entry instead.)
     fn set_register(&mut self, index: usize, value: u64) -> bool {

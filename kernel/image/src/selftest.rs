@@ -503,7 +503,47 @@ fn user_context_slots() -> TestResult {
         context.register(pc_slot) == Some(0x4000),
         "set_pc not seen in the pc slot"
     );
+    // The bulk accessors agree with the slot-by-slot ones, including the
+    // values set_register refuses.
+    let mut other = context.clone();
+    let values: Vec<u64> = (0..count as u64).map(|i| 0x1111 * (i + 1)).collect();
+    for (index, value) in values.iter().enumerate() {
+        context.set_register(index, *value);
+    }
+    other.write_registers(&values);
+    let mut bulk = alloc::vec![0u64; count];
+    other.read_registers(&mut bulk);
+    for (index, value) in bulk.iter().enumerate() {
+        ensure!(
+            Some(*value) == context.register(index)
+                && other.register(index) == context.register(index),
+            "bulk register {index} differs"
+        );
+    }
+    let hostile: Vec<u64> = (0..count as u64)
+        .map(|i| 0x8000_0000_0000_0000 | i)
+        .collect();
+    for (index, value) in hostile.iter().enumerate() {
+        context.set_register(index, *value);
+    }
+    other.write_registers(&hostile);
+    for index in 0..count {
+        ensure!(
+            other.register(index) == context.register(index),
+            "bulk write of a refused value to {index} differs"
+        );
+    }
+    let mut short = [0u64; 3];
+    other.read_registers(&mut short);
+    ensure!(
+        short[..] == bulk_prefix(&other, 3)[..],
+        "a short bulk read differs"
+    );
     Ok(())
+}
+
+fn bulk_prefix(context: &UserContext, n: usize) -> Vec<u64> {
+    (0..n).map(|i| context.register(i).unwrap_or(0)).collect()
 }
 
 fn user_syscall_then_fault() -> TestResult {

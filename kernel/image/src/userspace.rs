@@ -19,7 +19,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use spinel_abi::thread::RegisterLayout;
 use spinel_abi::{Koid, Status};
 use spinel_hal_api::{AddressSpace as _, ExitCode, Platform, TrapKind, UserContext as _, UserExit};
-use spinel_object::{Config, Effect, IntMap, Registers, RunEntry};
+use spinel_object::{Config, IntMap, QueuedEffect, QueuedEntry, Registers};
 use spinel_syscall::{Devices, Outcome, System};
 use spinel_vm::Access;
 
@@ -53,8 +53,10 @@ static SELFTEST_FAILURES: AtomicU64 = AtomicU64::new(0);
 struct UserThread {
     koid: Koid,
     process: Koid,
-    /// Its registers while not in user mode. Locked only by its own kernel
-    /// thread around `run()`, and by others while it is off the CPU.
+    /// Its registers while not in user mode. Locked by its own kernel
+    /// thread around `run()` and its trap handling, and by whoever applies
+    /// an effect to it (only while it is off the CPU): a Run effect loads
+    /// the registers the object layer gives it right here.
     context: spin::Mutex<UserContext>,
     control: spin::Mutex<Control>,
     kthread: spin::Once<sched::ThreadId>,
@@ -62,10 +64,9 @@ struct UserThread {
 
 #[derive(Default)]
 struct Control {
-    /// The object layer lets it run user code.
+    /// The object layer lets it run user code (and its context is set up
+    /// for that).
     runnable: bool,
-    /// How to re-enter user mode, when it has just been let run.
-    entry: Option<RunEntry>,
     /// The object layer is done with it: tear down.
     exited: bool,
 }
@@ -116,15 +117,21 @@ fn elf_machine() -> u16 {
 fn registers_of(context: &UserContext) -> Registers {
     let layout = register_layout_cached();
     let mut regs = Registers::zeroed(layout);
-    for (index, slot) in regs.slots[..layout.count].iter_mut().enumerate() {
-        *slot = context.register(index).unwrap_or(0);
-    }
+    context.read_registers(&mut regs.slots[..layout.count]);
     regs
 }
 
-fn load_registers(context: &mut UserContext, regs: &Registers) {
-    for (index, value) in regs.as_slice().iter().enumerate() {
-        context.set_register(index, *value);
+/// Keep a thread's registers where handlers and debuggers read them.
+fn save_registers(system: &mut System<AddressSpace>, thread: Koid, context: &UserContext) {
+    let _ = system
+        .objects
+        .save_registers_with(thread, |slots| context.read_registers(slots));
+}
+
+/// Load the registers the object layer keeps for a thread.
+fn load_registers(context: &mut UserContext, system: &System<AddressSpace>, thread: Koid) {
+    if let Some(regs) = system.objects.thread_registers_ref(thread) {
+        context.write_registers(regs.as_slice());
     }
 }
 
@@ -164,8 +171,7 @@ pub fn start(
         elf_machine(),
     )?;
     INIT_PROCESS.store(boot.process, Ordering::SeqCst);
-    let effects = system.objects.take_effects();
-    apply(system, effects);
+    apply(system);
     drop(guard);
     let timekeeper = sched::spawn(timekeeper);
     TIMEKEEPER.store(timekeeper as u64, Ordering::SeqCst);
@@ -207,49 +213,41 @@ fn timekeeper() {
             let mut guard = SYSTEM.lock();
             let system = guard.as_mut().expect("the system is up");
             system.advance_time();
-            let effects = system.objects.take_effects();
-            apply(system, effects);
+            apply(system);
         }
         sched::block_current();
     }
 }
 
-/// Carry out the object layer's effects. Runs with the system lock held.
-fn apply(system: &mut System<AddressSpace>, effects: alloc::vec::Vec<Effect>) {
-    for effect in effects {
+/// Carry out the object layer's effects, oldest first. Runs with the
+/// system lock held.
+fn apply(system: &mut System<AddressSpace>) {
+    while let Some(effect) = system.objects.next_effect() {
         match effect {
-            Effect::Park { thread } => {
-                let Some(user) = THREADS.lock().get(&thread).cloned() else {
+            QueuedEffect::Park { thread } => {
+                let Some(user) = user_thread(thread) else {
                     continue;
                 };
                 let mut control = user.control.lock();
                 if control.runnable {
                     control.runnable = false;
-                    // Keep the registers where handlers and debuggers read them.
-                    let regs = registers_of(&user.context.lock());
-                    let _ = system.objects.save_registers(thread, &regs);
+                    save_registers(system, thread, &user.context.lock());
                 }
             }
-            Effect::Run { thread, entry } => {
-                let existing = THREADS.lock().get(&thread).cloned();
-                match (existing, entry) {
-                    (Some(user), entry) => {
-                        {
-                            let mut control = user.control.lock();
-                            control.runnable = true;
-                            control.entry = Some(entry);
-                        }
-                        if let Some(&kthread) = user.kthread.get() {
-                            sched::wake(kthread);
-                        }
+            QueuedEffect::Run { thread, entry } => match user_thread(thread) {
+                Some(user) => {
+                    prepare(system, &user, entry);
+                    user.control.lock().runnable = true;
+                    if let Some(&kthread) = user.kthread.get() {
+                        sched::wake(kthread);
                     }
-                    (None, RunEntry::Start(regs)) => spawn_user_thread(system, thread, &regs),
-                    (None, _) => {}
                 }
-            }
-            Effect::Exit { thread } => {
+                None if entry == QueuedEntry::Start => spawn_user_thread(system, thread),
+                None => {}
+            },
+            QueuedEffect::Exit { thread } => {
                 system.thread_exited(thread);
-                let Some(user) = THREADS.lock().get(&thread).cloned() else {
+                let Some(user) = user_thread(thread) else {
                     continue;
                 };
                 user.control.lock().exited = true;
@@ -257,7 +255,7 @@ fn apply(system: &mut System<AddressSpace>, effects: alloc::vec::Vec<Effect>) {
                     sched::wake(kthread);
                 }
             }
-            Effect::ProcessExited {
+            QueuedEffect::ProcessExited {
                 process,
                 return_code,
             } => {
@@ -281,6 +279,35 @@ fn apply(system: &mut System<AddressSpace>, effects: alloc::vec::Vec<Effect>) {
     );
 }
 
+fn user_thread(koid: Koid) -> Option<Arc<UserThread>> {
+    THREADS.lock().get(&koid).cloned()
+}
+
+/// Set a parked thread's context up for its next entry to user mode, as
+/// the object layer says: its (possibly changed) registers, the result of
+/// the system call it was in. The thread is off the CPU.
+fn prepare(system: &mut System<AddressSpace>, user: &UserThread, entry: QueuedEntry) {
+    let mut context = user.context.lock();
+    match entry {
+        QueuedEntry::Start => load_registers(&mut context, system, user.koid),
+        QueuedEntry::Registers {
+            syscall_status,
+            single_step,
+        } => {
+            load_registers(&mut context, system, user.koid);
+            context.set_single_step(single_step);
+            if let Some(status) = syscall_status {
+                context.set_syscall_result(status.into_raw() as i64 as u64);
+            }
+        }
+        QueuedEntry::Syscall { status, completion } => {
+            let value = system.finish_blocked(user.koid, status, completion);
+            context.set_syscall_result(value);
+        }
+        QueuedEntry::Continue => {}
+    }
+}
+
 fn init_exited(return_code: i64) -> ! {
     let selftest_failures = SELFTEST_FAILURES.load(Ordering::SeqCst);
     println!("[kernel] init exited with {return_code}; powering off");
@@ -292,12 +319,12 @@ fn init_exited(return_code: i64) -> ! {
     });
 }
 
-fn spawn_user_thread(system: &System<AddressSpace>, koid: Koid, regs: &Registers) {
+fn spawn_user_thread(system: &System<AddressSpace>, koid: Koid) {
     let Some(process) = system.objects.thread_process(koid) else {
         return;
     };
     let mut context = UserContext::default();
-    load_registers(&mut context, regs);
+    load_registers(&mut context, system, koid);
     // A debugger may ask for a step from the first instruction (set during
     // THREAD_STARTING).
     context.set_single_step(system.objects.thread_single_step(koid));
@@ -307,7 +334,6 @@ fn spawn_user_thread(system: &System<AddressSpace>, koid: Koid, regs: &Registers
         context: spin::Mutex::new(context),
         control: spin::Mutex::new(Control {
             runnable: true,
-            entry: None,
             exited: false,
         }),
         kthread: spin::Once::new(),
@@ -322,51 +348,20 @@ fn spawn_user_thread(system: &System<AddressSpace>, koid: Koid, regs: &Registers
 fn user_thread_main(user: Arc<UserThread>) {
     loop {
         // Wait until the object layer lets the thread run (or ends it).
-        let entry = loop {
+        loop {
             {
-                let mut control = user.control.lock();
+                let control = user.control.lock();
                 if control.exited {
                     THREADS.lock().remove(&user.koid);
                     return;
                 }
                 if control.runnable {
-                    break control.entry.take();
+                    break;
                 }
             }
             sched::block_current();
-        };
-        if let Some(entry) = entry {
-            enter(&user, entry);
         }
         run_until_parked(&user);
-    }
-}
-
-/// Prepare the registers for re-entry as the object layer says.
-fn enter(user: &UserThread, entry: RunEntry) {
-    match entry {
-        RunEntry::Start(regs) => load_registers(&mut user.context.lock(), &regs),
-        RunEntry::Registers {
-            regs,
-            syscall_status,
-            single_step,
-        } => {
-            let mut context = user.context.lock();
-            load_registers(&mut context, &regs);
-            context.set_single_step(single_step);
-            if let Some(status) = syscall_status {
-                context.set_syscall_result(status.into_raw() as i64 as u64);
-            }
-        }
-        RunEntry::Syscall { status, completion } => {
-            let value = {
-                let mut guard = SYSTEM.lock();
-                let system = guard.as_mut().expect("the system is up");
-                system.finish_blocked(user.koid, status, completion)
-            };
-            user.context.lock().set_syscall_result(value);
-        }
-        RunEntry::Continue => {}
     }
 }
 
@@ -385,7 +380,7 @@ fn activate_space(user: &UserThread) {
 /// Still allowed to run user code?
 fn may_run(user: &UserThread) -> bool {
     let control = user.control.lock();
-    control.runnable && !control.exited && control.entry.is_none()
+    control.runnable && !control.exited
 }
 
 /// Run user code until the object layer parks or ends the thread.
@@ -411,16 +406,14 @@ fn system_call(user: &UserThread) {
     // A call that may raise POLICY_ERROR parks the caller in an exception;
     // its handler then sees the registers of the call.
     if may_raise_policy_exception(number) {
-        let regs = registers_of(&user.context.lock());
-        let _ = system.objects.save_registers(user.koid, &regs);
+        save_registers(system, user.koid, &user.context.lock());
     }
-    let outcome = system.syscall(user.koid, number, args);
+    let outcome = system.syscall_in(user.koid, user.process, number, args);
     if let Outcome::Return(value) = outcome {
         user.context.lock().set_syscall_result(value);
     }
-    let effects = system.objects.take_effects();
-    if !effects.is_empty() {
-        apply(system, effects);
+    if system.objects.has_effects() {
+        apply(system);
     }
 }
 
@@ -462,6 +455,5 @@ fn exception(user: &UserThread, record: &spinel_hal_api::TrapRecord) {
             user.koid
         );
     }
-    let effects = system.objects.take_effects();
-    apply(system, effects);
+    apply(system);
 }

@@ -109,6 +109,41 @@ pub enum RunEntry {
     Continue,
 }
 
+/// [`RunEntry`] as queued: the entries that load registers do not carry
+/// them (see [`QueuedEffect`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum QueuedEntry {
+    /// [`RunEntry::Start`] with the thread's registers.
+    Start,
+    /// [`RunEntry::Registers`] with the thread's registers.
+    Registers {
+        syscall_status: Option<Status>,
+        single_step: bool,
+    },
+    /// [`RunEntry::Syscall`].
+    Syscall {
+        status: Status,
+        completion: Completion,
+    },
+    /// [`RunEntry::Continue`].
+    Continue,
+}
+
+/// An [`Effect`] as the object layer queues it and the glue drains it, one
+/// at a time ([`crate::Kernel::next_effect`]): small, because a run entry
+/// that loads registers names them instead of carrying a copy. They are the
+/// thread's registers as the object layer keeps them
+/// ([`crate::Kernel::thread_registers_ref`]), which stay as they were when
+/// the effect was queued at least until the glue has applied it (they
+/// change only when the thread stops again, or through a handler's call).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum QueuedEffect {
+    Park { thread: Koid },
+    Run { thread: Koid, entry: QueuedEntry },
+    Exit { thread: Koid },
+    ProcessExited { process: Koid, return_code: i64 },
+}
+
 /// One instruction to the kernel glue.
 #[allow(clippy::large_enum_variant)] // reason: effects are drained a few at a time; boxing the registers would allocate on every resume
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

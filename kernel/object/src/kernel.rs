@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 use spinel_abi::thread::RegisterLayout;
 use spinel_abi::{HandleValue, Koid, Rights, Signals, Status, Time};
 
-use crate::effect::Effect;
+use crate::effect::{Effect, QueuedEffect, QueuedEntry, Registers, RunEntry};
 use crate::handle::Handle;
 use crate::job::Job;
 use crate::map::IntMap;
@@ -46,7 +46,7 @@ pub struct Kernel {
     pub(crate) objects: IntMap<Box<Entry>>,
     next_koid: Koid,
     pub(crate) root_job: Koid,
-    pub(crate) effects: VecDeque<Effect>,
+    pub(crate) effects: VecDeque<QueuedEffect>,
     pub(crate) now: Time,
     /// Threads with a deadline, by deadline.
     pub(crate) timers: BTreeSet<(Time, Koid)>,
@@ -127,11 +127,64 @@ impl Kernel {
     }
 
     /// Everything the glue must do, oldest first; the queue is emptied.
+    /// Run entries carry a copy of the registers they load.
     pub fn take_effects(&mut self) -> Vec<Effect> {
-        self.effects.drain(..).collect()
+        let queued: Vec<QueuedEffect> = self.effects.drain(..).collect();
+        queued.into_iter().map(|e| self.materialize(e)).collect()
     }
 
-    pub(crate) fn emit(&mut self, effect: Effect) {
+    /// The oldest effect the glue has not carried out yet, if any (the
+    /// allocation-free way to drain the queue; see [`QueuedEffect`]).
+    #[inline]
+    pub fn next_effect(&mut self) -> Option<QueuedEffect> {
+        self.effects.pop_front()
+    }
+
+    /// Whether effects wait to be carried out.
+    #[inline]
+    pub fn has_effects(&self) -> bool {
+        !self.effects.is_empty()
+    }
+
+    /// An [`Effect`] with the registers its run entry loads.
+    fn materialize(&self, effect: QueuedEffect) -> Effect {
+        match effect {
+            QueuedEffect::Park { thread } => Effect::Park { thread },
+            QueuedEffect::Exit { thread } => Effect::Exit { thread },
+            QueuedEffect::ProcessExited {
+                process,
+                return_code,
+            } => Effect::ProcessExited {
+                process,
+                return_code,
+            },
+            QueuedEffect::Run { thread, entry } => {
+                let regs = || {
+                    self.thread_registers_ref(thread)
+                        .copied()
+                        .unwrap_or(Registers::zeroed(&self.config.registers))
+                };
+                let entry = match entry {
+                    QueuedEntry::Start => RunEntry::Start(regs()),
+                    QueuedEntry::Registers {
+                        syscall_status,
+                        single_step,
+                    } => RunEntry::Registers {
+                        regs: regs(),
+                        syscall_status,
+                        single_step,
+                    },
+                    QueuedEntry::Syscall { status, completion } => {
+                        RunEntry::Syscall { status, completion }
+                    }
+                    QueuedEntry::Continue => RunEntry::Continue,
+                };
+                Effect::Run { thread, entry }
+            }
+        }
+    }
+
+    pub(crate) fn emit(&mut self, effect: QueuedEffect) {
         self.effects.push_back(effect);
     }
 

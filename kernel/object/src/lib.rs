@@ -58,7 +58,7 @@ mod signals;
 pub mod syscall;
 mod thread;
 
-pub use effect::{Completion, Effect, Registers, RunEntry};
+pub use effect::{Completion, Effect, QueuedEffect, QueuedEntry, Registers, RunEntry};
 pub use exception::report_for_trap;
 pub use handle::{Handle, HandleTable, MAX_HANDLES_PER_PROCESS};
 pub use kernel::{Config, Kernel};

@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use spinel_abi::{Koid, Signals};
 
 use crate::Kernel;
-use crate::effect::Effect;
+use crate::effect::QueuedEffect;
 use crate::exception::Exceptionate;
 use crate::handle::HandleTable;
 use crate::object::Body;
@@ -211,7 +211,7 @@ impl Kernel {
         for handle in handles {
             self.release_handle(handle);
         }
-        self.emit(Effect::ProcessExited {
+        self.emit(QueuedEffect::ProcessExited {
             process: pid,
             return_code,
         });

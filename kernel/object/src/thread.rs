@@ -14,7 +14,7 @@ use spinel_abi::info::*;
 use spinel_abi::{Koid, Signals, Status, Time};
 
 use crate::Kernel;
-use crate::effect::{Completion, Effect, Registers, RunEntry};
+use crate::effect::{Completion, QueuedEffect, QueuedEntry, Registers};
 use crate::exception::{ExceptionKind, Exceptionate, PendingException};
 use crate::object::Body;
 
@@ -137,38 +137,38 @@ impl Kernel {
         if runnable && t.parked {
             t.parked = false;
             t.ever_ran = true;
+            // Entries that load registers load `t.regs`, which stays as
+            // it is until the thread stops again (see QueuedEffect).
             let entry = match t.resume.take() {
-                Some(Resume::Start) => RunEntry::Start(t.regs),
+                Some(Resume::Start) => QueuedEntry::Start,
                 Some(Resume::Exception { syscall_status }) => {
                     if t.regs_valid || t.regs_dirty {
-                        RunEntry::Registers {
-                            regs: t.regs,
+                        QueuedEntry::Registers {
                             syscall_status,
                             single_step: t.single_step,
                         }
                     } else {
-                        RunEntry::Syscall {
+                        QueuedEntry::Syscall {
                             status: syscall_status.unwrap_or(Status::OK),
                             completion: Completion::None,
                         }
                     }
                 }
                 Some(Resume::Syscall { status, completion }) => {
-                    RunEntry::Syscall { status, completion }
+                    QueuedEntry::Syscall { status, completion }
                 }
-                None if t.regs_dirty => RunEntry::Registers {
-                    regs: t.regs,
+                None if t.regs_dirty => QueuedEntry::Registers {
                     syscall_status: None,
                     single_step: t.single_step,
                 },
-                None => RunEntry::Continue,
+                None => QueuedEntry::Continue,
             };
             t.regs_valid = false;
             t.regs_dirty = false;
-            effect = Some(Effect::Run { thread: tid, entry });
+            effect = Some(QueuedEffect::Run { thread: tid, entry });
         } else if !runnable && !t.parked {
             t.parked = true;
-            effect = Some(Effect::Park { thread: tid });
+            effect = Some(QueuedEffect::Park { thread: tid });
         }
         let suspended = active && t.block.is_none() && t.suspend_count > 0;
         let running = active && !suspended;
@@ -303,7 +303,7 @@ impl Kernel {
             Signals::THREAD_TERMINATED,
         );
         if ever_ran || started {
-            self.emit(Effect::Exit { thread: tid });
+            self.emit(QueuedEffect::Exit { thread: tid });
         }
         self.process_thread_gone(process);
         self.reap(tid);
@@ -388,9 +388,35 @@ impl Kernel {
 
     /// The object layer's copy of a thread's registers.
     pub fn thread_registers(&self, thread: Koid) -> Option<Registers> {
+        self.thread_registers_ref(thread).copied()
+    }
+
+    /// The object layer's copy of a thread's registers, by reference: what
+    /// a [`QueuedEntry::Start`] or [`QueuedEntry::Registers`] loads.
+    #[inline]
+    pub fn thread_registers_ref(&self, thread: Koid) -> Option<&Registers> {
         match self.objects.get(&thread).map(|e| &e.body) {
-            Some(Body::Thread(t)) => Some(t.regs),
+            Some(Body::Thread(t)) => Some(&t.regs),
             _ => None,
+        }
+    }
+
+    /// Store a thread's registers as the glue reads them, in place:
+    /// `fill` gets the layout's slots. What [`Kernel::save_registers`]
+    /// does, without a copy in between.
+    pub fn save_registers_with(
+        &mut self,
+        thread: Koid,
+        fill: impl FnOnce(&mut [u64]),
+    ) -> Result<(), Status> {
+        match self.objects.get_mut(&thread).map(|e| &mut e.body) {
+            Some(Body::Thread(t)) => {
+                let count = t.regs.count;
+                fill(&mut t.regs.slots[..count]);
+                t.regs_valid = true;
+                Ok(())
+            }
+            _ => Err(Status::NOT_FOUND),
         }
     }
 

@@ -604,3 +604,104 @@ fn process_held_only_by_its_own_bootstrap_message_exits_cleanly() {
     assert_eq!(k.object_count(), 1, "only the root job is left");
     k.check_invariants().unwrap();
 }
+
+/// Draining one at a time (`next_effect`, the glue's way) gives the same
+/// effects as `take_effects`, the registers of run entries being the
+/// thread's registers at that point.
+#[test]
+fn next_effect_agrees_with_take_effects() {
+    use spinel_abi::exception::EXCEPTION_STATE_HANDLED;
+    use spinel_hal_api::TrapKind;
+    use spinel_object::{QueuedEffect, QueuedEntry};
+    fn scene(w: &mut World, step: usize) {
+        let p = match step {
+            0 => return,
+            _ => w.process(w.root_h),
+        };
+        let channel = w.exception_channel(p.ph, 0);
+        w.start(&p);
+        if step == 1 {
+            return;
+        }
+        w.fault(p.tid, TrapKind::SoftwareBreakpoint);
+        if step == 2 {
+            return;
+        }
+        let (_, exception) = w.read_exception(channel).unwrap();
+        let mut regs = [0u8; 8 * 40];
+        let n = w.layout.count * 8;
+        w.k.sys_thread_read_state(
+            w.sup,
+            p.th,
+            spinel_abi::thread::THREAD_STATE_GENERAL_REGS,
+            &mut regs,
+        )
+        .unwrap();
+        regs[w.layout.pc * 8] ^= 4;
+        w.k.sys_thread_write_state(
+            w.sup,
+            p.th,
+            spinel_abi::thread::THREAD_STATE_GENERAL_REGS,
+            &regs[..n],
+        )
+        .unwrap();
+        w.answer(exception, EXCEPTION_STATE_HANDLED);
+        if step == 3 {
+            return;
+        }
+        w.k.sys_task_kill(w.sup, p.ph).unwrap();
+    }
+    for step in 0..5 {
+        let (mut a, mut b) = (World::new(), World::new());
+        scene(&mut a, step);
+        scene(&mut b, step);
+        let taken = a.effects();
+        let mut drained = Vec::new();
+        while let Some(effect) = b.k.next_effect() {
+            drained.push(match effect {
+                QueuedEffect::Park { thread } => Effect::Park { thread },
+                QueuedEffect::Exit { thread } => Effect::Exit { thread },
+                QueuedEffect::ProcessExited {
+                    process,
+                    return_code,
+                } => Effect::ProcessExited {
+                    process,
+                    return_code,
+                },
+                QueuedEffect::Run { thread, entry } => {
+                    let regs = || *b.k.thread_registers_ref(thread).unwrap();
+                    let entry = match entry {
+                        QueuedEntry::Start => RunEntry::Start(regs()),
+                        QueuedEntry::Registers {
+                            syscall_status,
+                            single_step,
+                        } => RunEntry::Registers {
+                            regs: regs(),
+                            syscall_status,
+                            single_step,
+                        },
+                        QueuedEntry::Syscall { status, completion } => {
+                            RunEntry::Syscall { status, completion }
+                        }
+                        QueuedEntry::Continue => RunEntry::Continue,
+                    };
+                    Effect::Run { thread, entry }
+                }
+            });
+        }
+        assert!(!b.k.has_effects());
+        assert_eq!(taken, drained, "step {step}");
+        if step == 3 {
+            assert!(
+                taken.iter().any(|e| matches!(
+                    e,
+                    Effect::Run {
+                        entry: RunEntry::Registers { regs, .. },
+                        ..
+                    } if regs.slots[X86.pc] == common::FAULT_PC ^ 4
+                )),
+                "{taken:?}"
+            );
+        }
+    }
+}

@@ -42,11 +42,27 @@ fn pack_name(name: &[u8]) -> &[u8] {
 impl<A: AddressSpace> System<A> {
     /// Run system call `number` for `thread` with `args`.
     pub fn syscall(&mut self, thread: Koid, number: u64, args: [u64; 8]) -> Outcome {
-        let Some(call) = Syscall::from_number(number) else {
+        if Syscall::from_number(number).is_none() {
             return status(Err(Status::BAD_SYSCALL));
-        };
+        }
         let Some(process) = self.objects.thread_process(thread) else {
             return status(Err(Status::BAD_STATE));
+        };
+        self.syscall_in(thread, process, number, args)
+    }
+
+    /// [`System::syscall`] when the caller knows the thread's process (the
+    /// glue keeps it with each thread): `thread` must be a thread of
+    /// `process` that the object layer lets run.
+    pub fn syscall_in(
+        &mut self,
+        thread: Koid,
+        process: Koid,
+        number: u64,
+        args: [u64; 8],
+    ) -> Outcome {
+        let Some(call) = Syscall::from_number(number) else {
+            return status(Err(Status::BAD_SYSCALL));
         };
         match self.call(thread, process, call, args) {
             Ok(outcome) => {
