@@ -66,6 +66,7 @@ pub fn run(options: &Options) -> Result<(), String> {
             cmdline: "bench",
             extra: &extra,
             gdb: None,
+            link: qemu::Link::Null,
         };
         println!(
             "\n== {} guest: benchmarks under -icount shift=0",

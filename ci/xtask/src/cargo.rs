@@ -19,8 +19,13 @@ fn cargo() -> Command {
     command
 }
 
+/// Workspace members that are user programs outside `services/`, with
+/// their package names.
+const OTHER_PROGRAMS: &[(&str, &str)] = &[("debugger/agent", "debug-agent")];
+
 /// The user programs packed into the boot image: every workspace member
-/// under `services/` (by directory name, which is also its package name).
+/// under `services/` (by directory name, which is also its package name),
+/// and the debugger agent.
 pub fn user_programs() -> Result<Vec<String>, String> {
     let manifest = workspace_root().join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest)
@@ -32,7 +37,16 @@ pub fn user_programs() -> Result<Vec<String>, String> {
         .unwrap_or("");
     let mut names: Vec<String> = members
         .split(',')
-        .filter_map(|entry| entry.trim().trim_matches('"').strip_prefix("services/"))
+        .filter_map(|entry| {
+            let path = entry.trim().trim_matches('"');
+            match path.strip_prefix("services/") {
+                Some(name) => Some(name),
+                None => OTHER_PROGRAMS
+                    .iter()
+                    .find(|(member, _)| *member == path)
+                    .map(|(_, name)| *name),
+            }
+        })
         .map(str::to_string)
         .collect();
     names.sort();
@@ -118,6 +132,31 @@ pub fn build_kernel(arch: Arch, release: bool) -> Result<PathBuf, String> {
         return Err(format!("building the {} kernel failed", arch.name()));
     }
     Ok(profile_dir(arch, release).join("spinel-kernel"))
+}
+
+/// Build the debugger's host client (`spinel-debug`); its path.
+pub fn build_client() -> Result<PathBuf, String> {
+    let mut command = cargo();
+    command.args([
+        "build",
+        "--package",
+        "spinel-debug",
+        "--bin",
+        "spinel-debug",
+    ]);
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err("building the debugger client (spinel-debug) failed".into());
+    }
+    Ok(target_dir().join("debug").join("spinel-debug"))
+}
+
+/// Cargo's directory for one target's build (the console log of
+/// `cargo xtask run` goes there too).
+pub fn target_profile_dir(arch: Arch, release: bool) -> PathBuf {
+    profile_dir(arch, release)
 }
 
 /// Run a command, echoing its standard output, and return it.

@@ -7,6 +7,7 @@
 
 mod bench;
 mod cargo;
+mod debugger;
 mod profile;
 mod provision;
 mod qemu;
@@ -72,17 +73,20 @@ usage: cargo xtask <command> [options]
 
 commands:
   build     build the kernel for each architecture
-  run       boot Spinel under QEMU (x86_64 unless --arch is given)
+  run       boot Spinel under QEMU with the debugger agent and a crashing demo,
+            the debugger client on the second serial line (x86_64 unless --arch)
   test      host tests, lints, then the in-guest suites on every architecture
   gdb       boot halted with QEMU's gdbstub and print (or --launch) the gdb command
   bench     guest benchmarks under -icount (guest instructions per operation)
   profile   where a benchmark's guest instructions go, by function (-- NAME [COUNT])
-  setup     install what the other commands need (rustup targets, QEMU)
+  setup     install what the other commands need (rustup targets, QEMU, and the
+            aarch64 cross gcc and qemu-user for the symbolizer's tests)
 
 options:
   --arch x86_64|aarch64|all   architecture(s) (default: run/gdb x86_64, build/test all)
   --release                   optimised build (debug info is kept)
-  --timeout SECONDS           kill a guest that runs longer (default 120)
+  --timeout SECONDS           kill a guest that runs longer (default 120); run: how
+                              long the client waits for the demo to stop
   --filter TEXT               test: run only in-guest tests whose name contains TEXT
   --host-only / --guest-only  test: only the host side / only the guests
   --no-lint                   test: skip cargo fmt --check and clippy
@@ -192,24 +196,13 @@ fn single_arch(options: &Options) -> Result<Arch, String> {
     }
 }
 
+/// Boot with the debugger agent and the demo, and the debugger client on
+/// the second serial line (see `debugger.rs`).
 fn cmd_run(options: &Options) -> Result<(), String> {
     let arch = single_arch(options)?;
     provision::ensure_targets(&[arch])?;
     provision::ensure_qemu(&[arch])?;
-    let kernel = cargo::build_kernel(arch, options.release)?;
-    let spec = qemu::Guest {
-        arch,
-        kernel: &kernel,
-        cmdline: "",
-        extra: &options.extra,
-        gdb: None,
-    };
-    let outcome = qemu::run(&spec, options.timeout, true)?;
-    if outcome.verdict == qemu::Verdict::Success {
-        Ok(())
-    } else {
-        Err(outcome.describe(arch, &kernel))
-    }
+    debugger::run(arch, options)
 }
 
 fn cmd_test(options: &Options) -> Result<(), String> {
@@ -224,12 +217,23 @@ fn cmd_test(options: &Options) -> Result<(), String> {
         rows.push(("lint".into(), passed, failed));
     }
     if options.host_tests {
+        provision::ensure_cross_tools();
         let (passed, failed) = cargo::host_tests()?;
         rows.push(("host".into(), passed, failed));
     }
     if options.guest_tests {
         for &arch in &options.arches {
-            let (passed, failed) = guest_suite(arch, options)?;
+            let (mut passed, mut failed) = guest_suite(arch, options)?;
+            // The debugger end to end: the client driving the agent.
+            if options
+                .filter
+                .as_deref()
+                .is_none_or(|filter| "debugger".contains(filter) || filter.contains("debugger"))
+            {
+                let (p, f) = debugger::e2e(arch, options)?;
+                passed += p;
+                failed += f;
+            }
             rows.push((arch.name().into(), passed, failed));
         }
     }
@@ -261,6 +265,7 @@ fn guest_suite(arch: Arch, options: &Options) -> Result<(usize, usize), String> 
         cmdline: &cmdline,
         extra: &[],
         gdb: None,
+        link: qemu::Link::Null,
     };
     let outcome = qemu::run(&spec, options.timeout, options.verbose)?;
     let report = qemu::TestReport::parse(&outcome.console);
@@ -299,6 +304,7 @@ fn cmd_gdb(options: &Options) -> Result<(), String> {
         cmdline: "",
         extra: &options.extra,
         gdb: Some(options.gdb_port),
+        link: qemu::Link::Null,
     };
     if options.launch_gdb {
         provision::ensure_gdb()?;

@@ -54,6 +54,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         cmdline: &cmdline,
         extra: &extra,
         gdb: None,
+        link: qemu::Link::Null,
     };
     println!(
         "profiling `{cmdline}` on {} (the execution log may take a while)",

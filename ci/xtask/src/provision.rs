@@ -105,6 +105,53 @@ pub fn ensure_gdb() -> Result<(), String> {
     Err("gdb-multiarch is missing; run as root: apt-get install -y gdb-multiarch".into())
 }
 
+/// The tools the symbolizer's host tests use to compare aarch64 C builds
+/// with llvm-symbolizer and to run the unwinder fixture (the tests print
+/// SKIPPED without them): (program, Debian package).
+const CROSS_TOOLS: &[(&str, &str)] = &[
+    ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
+    ("qemu-aarch64", "qemu-user"),
+];
+
+fn missing_cross_packages() -> Vec<&'static str> {
+    CROSS_TOOLS
+        .iter()
+        .filter(|(program, _)| !succeeds(program, &["--version"]))
+        .map(|(_, package)| *package)
+        .collect()
+}
+
+/// Install the aarch64 cross compiler and qemu-user when they are missing
+/// and we are root on a Debian machine; otherwise say what is skipped and
+/// how to fix it (the host tests still run, those comparisons print
+/// SKIPPED).
+pub fn ensure_cross_tools() {
+    let missing = missing_cross_packages();
+    if missing.is_empty() {
+        return;
+    }
+    if is_root() && Path::new("/usr/bin/apt-get").exists() {
+        println!(
+            "xtask: installing {} (the symbolizer's aarch64 comparisons)",
+            missing.join(" ")
+        );
+        let mut args = vec!["install", "-y"];
+        args.extend(&missing);
+        if apt(&args).is_err() && apt(&["update"]).is_ok() {
+            let _ = apt(&args);
+        }
+        if missing_cross_packages().is_empty() {
+            return;
+        }
+    }
+    println!(
+        "xtask: note: {} missing: the symbolizer's aarch64 C comparisons will be SKIPPED; \
+         run as root: cargo xtask setup (or apt-get install -y {})",
+        missing.join(" and "),
+        missing.join(" ")
+    );
+}
+
 /// `cargo xtask setup`: everything, loudly.
 pub fn setup(arches: &[Arch]) -> Result<(), String> {
     ensure_targets(arches)?;
@@ -115,6 +162,19 @@ pub fn setup(arches: &[Arch]) -> Result<(), String> {
             );
         }
         install_qemu()?;
+    }
+    let missing = missing_cross_packages();
+    if !missing.is_empty() {
+        if !is_root() {
+            return Err(format!(
+                "installing {} needs root: run `sudo cargo xtask setup` (or as root)",
+                missing.join(" ")
+            ));
+        }
+        apt(&["update"])?;
+        let mut args = vec!["install", "-y"];
+        args.extend(&missing);
+        apt(&args)?;
     }
     println!("xtask: setup complete");
     Ok(())

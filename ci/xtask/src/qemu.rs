@@ -22,6 +22,29 @@ pub struct Guest<'a> {
     pub extra: &'a [String],
     /// Halt at the first instruction with the gdbstub on this port.
     pub gdb: Option<u16>,
+    /// Where the second serial line (the debugger link) goes.
+    pub link: Link,
+}
+
+/// The host end of the debugger link.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Link {
+    /// Nowhere: written bytes vanish, nothing arrives.
+    Null,
+    /// A TCP server on 127.0.0.1 that one client at a time (the debugger
+    /// client) connects to; QEMU does not wait for it.
+    Tcp(u16),
+}
+
+impl Link {
+    fn chardev(self) -> String {
+        match self {
+            Link::Null => "null,id=link".into(),
+            Link::Tcp(port) => {
+                format!("socket,id=link,host=127.0.0.1,port={port},server=on,wait=off")
+            }
+        }
+    }
 }
 
 /// The QEMU command for a guest.
@@ -51,18 +74,15 @@ pub fn command(guest: &Guest<'_>) -> Command {
                 "/usr/share/qemu/qboot.rom",
             ]);
             // microvm creates only COM1 from -serial; the debugger link is COM2.
-            command.args([
-                "-chardev",
-                "null,id=link",
-                "-device",
-                "isa-serial,chardev=link,iobase=0x2f8,irq=3",
-            ]);
+            command.args(["-chardev", &guest.link.chardev()]);
+            command.args(["-device", "isa-serial,chardev=link,iobase=0x2f8,irq=3"]);
             command.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
         }
         Arch::Aarch64 => {
             command.args(["-M", "virt", "-cpu", "cortex-a76", "-semihosting"]);
             // The second PL011 (0x0904_0000) carries the debugger link.
-            command.args(["-serial", "null"]);
+            command.args(["-chardev", &guest.link.chardev()]);
+            command.args(["-serial", "chardev:link"]);
         }
     }
     command.arg("-kernel").arg(guest.kernel);
@@ -185,6 +205,123 @@ pub fn run(guest: &Guest<'_>, timeout_s: u64, live: bool) -> Result<Outcome, Str
         console,
         elapsed: started.elapsed(),
     })
+}
+
+/// Where a background guest's console goes.
+pub enum Echo {
+    /// Only kept (see [`Running::console`]).
+    Quiet,
+    /// Also printed as it arrives.
+    Stdout,
+    /// Also written to this file.
+    File(std::path::PathBuf),
+}
+
+/// A guest running in the background, its console collected.
+pub struct Running {
+    child: Child,
+    console: Arc<Mutex<Vec<u8>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// The console so far.
+    pub fn console(&self) -> String {
+        let bytes = self.console.lock().expect("console lock");
+        String::from_utf8_lossy(&bytes).replace('\r', "")
+    }
+
+    /// Wait until the console shows `text` (true), QEMU ends or `timeout`
+    /// passes (false).
+    pub fn wait_for_console(&mut self, text: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.console().contains(text) {
+                return true;
+            }
+            if self.exited().is_some() {
+                return self.console().contains(text);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// QEMU's exit status, once it has ended.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Stop QEMU (if still running) and return the whole console.
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.console()
+    }
+}
+
+/// Boot in the background, collecting the console (and echoing it).
+pub fn spawn(guest: &Guest<'_>, echo: Echo) -> Result<Running, String> {
+    let mut command = command(guest);
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", qemu_binary(guest.arch)))?;
+    let console = Arc::new(Mutex::new(Vec::new()));
+    let mut file = match &echo {
+        Echo::File(path) => Some(
+            std::fs::File::create(path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?,
+        ),
+        _ => None,
+    };
+    let to_stdout = matches!(echo, Echo::Stdout);
+    let reader = {
+        let console = console.clone();
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if to_stdout {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(&buf[..n]);
+                    let _ = out.flush();
+                }
+                if let Some(file) = &mut file {
+                    let _ = file.write_all(&buf[..n]);
+                    let _ = file.flush();
+                }
+                console
+                    .lock()
+                    .expect("console lock")
+                    .extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    Ok(Running {
+        child,
+        console,
+        reader: Some(reader),
+    })
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+pub fn free_port() -> Result<u16, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| format!("cannot find a free TCP port: {e}"))?;
+    listener
+        .local_addr()
+        .map(|address| address.port())
+        .map_err(|e| format!("cannot find a free TCP port: {e}"))
 }
 
 /// Start QEMU in the background (for gdb), its console on our terminal.

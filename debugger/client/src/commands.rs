@@ -55,6 +55,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "[SECONDS]",
         "wait for the next event (default 10 s)",
     ),
+    (
+        "send-raw",
+        "HEXBYTES",
+        "write raw bytes on the link (tests the agent's frame checks)",
+    ),
     ("help", "", "this list"),
     ("quit", "", "leave"),
 ];
@@ -97,6 +102,8 @@ pub enum Action {
     Wait {
         seconds: f64,
     },
+    /// Raw bytes for the link, answered by a malformed-frame report.
+    SendRaw(Vec<u8>),
     Help,
     Quit,
 }
@@ -108,6 +115,17 @@ pub fn parse_number(word: &str) -> Result<u64, String> {
         None => word.replace('_', "").parse(),
     };
     parsed.map_err(|_| format!("`{word}` is not a number"))
+}
+
+/// Parses hex bytes (`0a1b...`, optionally `0x`-prefixed).
+fn parse_hex(word: &str) -> Result<Vec<u8>, String> {
+    let hex = word.trim_start_matches("0x");
+    if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("`{word}` is not hex bytes"));
+    }
+    Ok((0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("checked hex"))
+        .collect())
 }
 
 fn is_number(word: &str) -> bool {
@@ -237,13 +255,7 @@ pub fn parse(line: &str, current: Current) -> Result<Action, String> {
             count(&words, 2..=3)?;
             let process = id_or(&mut words, 2, process, "process")?;
             let address = parse_number(words[0])?;
-            let hex = words[1].trim_start_matches("0x");
-            if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(format!("`{}` is not hex bytes", words[1]));
-            }
-            let bytes = (0..hex.len() / 2)
-                .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("checked hex"))
-                .collect();
+            let bytes = parse_hex(words[1])?;
             Command::WriteMemory {
                 process,
                 address,
@@ -326,6 +338,10 @@ pub fn parse(line: &str, current: Current) -> Result<Action, String> {
                 None => 10.0,
             };
             return Ok(Action::Wait { seconds });
+        }
+        "send-raw" => {
+            count(&words, 1..=1)?;
+            return Ok(Action::SendRaw(parse_hex(words[0])?));
         }
         "help" => return Ok(Action::Help),
         "quit" => return Ok(Action::Quit),

@@ -7,8 +7,8 @@ use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 use spinel_debug_protocol::{
-    AgentMessage, Command, Event, FrameDecoder, HandshakeError, Hello, HostMessage, Reply, Request,
-    RequestId, decode, encode,
+    AgentMessage, Command, Event, FrameDecoder, HandshakeError, Hello, HostMessage, MalformedFrame,
+    Reply, Request, RequestId, decode, encode,
 };
 
 use crate::transport::Transport;
@@ -101,8 +101,18 @@ impl Connection {
             timeout,
         };
         let deadline = Instant::now() + timeout;
+        let hello = encode(&HostMessage::Hello(ours.clone())).expect("hello fits");
+        let mut resent = 0;
         loop {
             match connection.read_message(deadline)? {
+                // Our Hello reached the agent damaged (bytes lost while the
+                // guest's UART was being set up): say it again.
+                AgentMessage::MalformedFrame(report) if report.id.is_none() && resent < 3 => {
+                    resent += 1;
+                    connection.transport.write_all(&[0])?;
+                    connection.transport.write_all(&hello)?;
+                    connection.transport.flush()?;
+                }
                 AgentMessage::Hello(agent) => {
                     // Check before anything else: if the agent refuses us,
                     // the refusal follows, but our own reason is as clear.
@@ -144,9 +154,24 @@ impl Connection {
                 }
                 AgentMessage::MalformedFrame(_) => {}
                 AgentMessage::Refused(refusal) => return Err(LinkError::Refused(refusal.reason)),
-                AgentMessage::Hello(_) => {
-                    return Err(LinkError::Protocol("unexpected Hello".into()));
-                }
+                // The answer to a Hello said twice.
+                AgentMessage::Hello(_) => {}
+            }
+        }
+    }
+
+    /// Writes raw bytes on the link (a test of the agent's frame checks)
+    /// and waits for the agent's report of a malformed frame.
+    pub fn send_raw(&mut self, bytes: &[u8]) -> Result<MalformedFrame, LinkError> {
+        self.transport.write_all(bytes)?;
+        self.transport.flush()?;
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            match self.read_message(deadline)? {
+                AgentMessage::MalformedFrame(report) => return Ok(report),
+                AgentMessage::Event(event) => self.events.push_back(event),
+                AgentMessage::Refused(refusal) => return Err(LinkError::Refused(refusal.reason)),
+                _ => {}
             }
         }
     }

@@ -25,6 +25,10 @@ options:
   --json              batch output as JSON lines
   --no-color          no colour even on a terminal (NO_COLOR is honoured too)
   --timeout SECONDS   how long to wait for each answer (default 10)
+  --retry SECONDS     keep trying to connect this long (the agent's machine
+                      may still be starting)
+  --wait-stop SECONDS first wait this long for a thread to stop, showing it
+                      (then the REPL, or the batch commands)
 ";
 
 struct Options {
@@ -34,6 +38,16 @@ struct Options {
     json: bool,
     color: bool,
     timeout: Duration,
+    retry: Duration,
+    wait_stop: Option<Duration>,
+}
+
+fn seconds(text: &str) -> Result<Duration, String> {
+    text.parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or(format!("bad number of seconds `{text}`"))
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -44,6 +58,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
         json: false,
         color: io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
         timeout: Duration::from_secs(10),
+        retry: Duration::ZERO,
+        wait_stop: None,
     };
     let mut index = 0;
     while index < args.len() {
@@ -68,6 +84,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     .ok_or(format!("bad timeout `{text}`"))?;
                 options.timeout = Duration::from_secs_f64(seconds);
             }
+            "--retry" => options.retry = seconds(&value()?)?,
+            "--wait-stop" => options.wait_stop = Some(seconds(&value()?)?),
             "--batch" => {
                 let file = args
                     .get(index + 1)
@@ -134,6 +152,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// Opens the transport, trying again for up to `retry` while the other
+/// end is not there yet (QEMU still starting).
+fn open_retrying(target: &str, retry: Duration) -> io::Result<Box<dyn Transport>> {
+    let deadline = std::time::Instant::now() + retry;
+    loop {
+        match transport::open(target) {
+            Ok(transport) => return Ok(transport),
+            Err(error)
+                if std::time::Instant::now() < deadline
+                    && matches!(
+                        error.kind(),
+                        io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound
+                    ) =>
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 fn run(options: Options) -> Result<ExitCode, String> {
     let transport: Box<dyn Transport> = match &options.fake_elf {
         Some(path) => {
@@ -141,7 +180,7 @@ fn run(options: Options) -> Result<ExitCode, String> {
             let (link, _agent) = fake_agent::spawn(elf, None).map_err(|e| e.to_string())?;
             Box::new(link)
         }
-        None => transport::open(&options.target)
+        None => open_retrying(&options.target, options.retry)
             .map_err(|e| format!("cannot reach the agent at {}: {e}", options.target))?,
     };
     let software = concat!("spinel-debug ", env!("CARGO_PKG_VERSION"));
@@ -156,6 +195,14 @@ fn run(options: Options) -> Result<ExitCode, String> {
     };
     let stdout = io::stdout();
     let mut session = Session::new(connection, output, stdout.lock());
+    if let Some(wait) = options.wait_stop
+        && !session.wait_for_stop(wait).map_err(|e| e.to_string())?
+    {
+        return Err(format!(
+            "no thread stopped within {:.0} s",
+            wait.as_secs_f64()
+        ));
+    }
     match options.batch {
         Some(file) => {
             let mut input: Box<dyn BufRead> = match file {

@@ -217,8 +217,22 @@ pub fn stop_text(stop: &Stop, style: Style) -> String {
         .backtrace
         .iter()
         .flat_map(|frame| frame.locations.iter());
-    if let Some(top) = locations.clone().next() {
-        let _ = writeln!(
+    // Where it stopped, in the program's own source when that is known:
+    // the innermost location of frame 0 whose file is readable here (the
+    // innermost is often a `core` helper inlined into it), else the
+    // innermost; and the function it is inlined into, if it is.
+    let frame0: &[spinel_debug_protocol::SourceLocation] = stop
+        .backtrace
+        .first()
+        .map_or(&[], |frame| frame.locations.as_slice());
+    let readable = |l: &&spinel_debug_protocol::SourceLocation| {
+        l.file
+            .as_deref()
+            .is_some_and(|file| std::path::Path::new(file).is_file())
+    };
+    let top = frame0.iter().find(readable).or(frame0.first());
+    if let Some(top) = top {
+        let _ = write!(
             text,
             "  in {} at {}:{}:{}",
             style.green(top.function.as_deref().unwrap_or("??")),
@@ -226,6 +240,14 @@ pub fn stop_text(stop: &Stop, style: Style) -> String {
             top.line,
             top.column
         );
+        if let Some(outer) = frame0.last().filter(|outer| !std::ptr::eq(*outer, top)) {
+            let _ = write!(
+                text,
+                ", inlined into {}",
+                style.green(outer.function.as_deref().unwrap_or("??"))
+            );
+        }
+        text.push('\n');
     }
     // The source of the innermost frame whose file is readable here (the
     // innermost is often in `core`, whose sources may not be installed).

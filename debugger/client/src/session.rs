@@ -81,6 +81,25 @@ impl<W: Write> Session<W> {
                     }
                 }
             }
+            Action::SendRaw(bytes) => {
+                let report = self.connection.send_raw(&bytes)?;
+                match self.output {
+                    Output::Json => writeln!(
+                        self.out,
+                        "{}",
+                        serde_json::json!({
+                            "command": line.trim(),
+                            "ok": true,
+                            "reply": { "MalformedFrame": report },
+                        })
+                    )?,
+                    Output::Text(_) => writeln!(
+                        self.out,
+                        "the agent reported a malformed frame ({:?}): {}",
+                        report.kind, report.detail
+                    )?,
+                }
+            }
             Action::SetRegister {
                 thread,
                 name,
@@ -132,6 +151,31 @@ impl<W: Write> Session<W> {
         }
         self.drain_events()?;
         Ok(Flow::Continue)
+    }
+
+    /// Waits up to `timeout` for a thread to stop, printing every event
+    /// that arrives meanwhile; whether one stopped.
+    pub fn wait_for_stop(&mut self, timeout: Duration) -> Result<bool, LinkError> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            match self.connection.next_event(left)? {
+                Some(event) => {
+                    let stopped = matches!(event, Event::Stopped(_));
+                    self.print_event(&event)?;
+                    self.out.flush()?;
+                    if stopped {
+                        // Whatever else came with it (the stops of other threads).
+                        self.drain_events()?;
+                        return Ok(true);
+                    }
+                }
+                None => return Ok(false),
+            }
+        }
     }
 
     /// Prints the events that arrived, without waiting.

@@ -4,6 +4,13 @@
 //! link. With the argument `test [FILTER]` it runs every test suite of the
 //! boot image (the programs whose name ends in `-tests`), each in a job of
 //! its own, one after the other, and exits 0 only if every suite did.
+//! With `bench [NAME [COUNT]]` it runs the benchmarks (and the debugger's).
+//!
+//! With no argument (`cargo xtask run`) it starts the debugger agent on the
+//! debug link, watching a job `apps`, and then the `demo` program in that
+//! job: the agent catches it from its first instruction and stops it where
+//! it crashes, for the host client to show. init then waits for the agent,
+//! which serves the host until the machine is switched off.
 #![no_std]
 #![no_main]
 
@@ -15,13 +22,22 @@ use alloc::vec::Vec;
 use spinel_rt::launch::{self, BootImage, Inherit};
 use spinel_rt::println;
 use spinel_rt::startup::Startup;
-use spinel_rt::zx::abi::bootstrap::{TAG_BOOT_IMAGE, TAG_JOB, TAG_ROOT_JOB};
-use spinel_rt::zx::{self, Handle, HandleBased, Job, ObjectCalls, Rights, Signals, Status, Vmo};
+use spinel_rt::zx::abi::bootstrap::{
+    TAG_BOOT_IMAGE, TAG_DEBUG_LINK, TAG_JOB, TAG_ROOT_JOB, TAG_USER,
+};
+use spinel_rt::zx::{
+    self, Event, Handle, HandleBased, Job, ObjectCalls, Process, Resource, Rights, Signals, Status,
+    Vmo,
+};
 
 spinel_rt::entry!(main);
 
 /// Guest time a suite may take before init kills it.
 const SUITE_TIMEOUT_NS: i64 = 120_000_000_000;
+/// Guest time the debugger agent may take to watch its job.
+const AGENT_READY_NS: i64 = 60_000_000_000;
+/// Stops of the debugger benchmark.
+const DEBUGGER_BENCH_STOPS: u64 = 200;
 
 fn main(args: spinel_rt::StartArgs) -> i64 {
     let mut startup = Startup::from_start(args.bootstrap);
@@ -33,6 +49,7 @@ fn main(args: spinel_rt::StartArgs) -> i64 {
         return 1;
     };
     let image = BootImage::new(image);
+    let link = startup.take_typed::<Resource>(TAG_DEBUG_LINK);
     let words: Vec<String> = startup.words().map(String::from).collect();
     match words.first().map(String::as_str) {
         Some("test") => run_suites(&job, &image, words.get(1).map(String::as_str)),
@@ -40,23 +57,127 @@ fn main(args: spinel_rt::StartArgs) -> i64 {
             // Under `-icount shift=0` the clock counts guest instructions
             // since reset: this is the cost of booting to init.
             println!("bench boot_to_init {} (1)", zx::clock_get_monotonic());
-            // `bench NAME [COUNT]` runs only that benchmark (for profiling).
-            let args = words[1..]
-                .iter()
-                .fold(String::from("only"), |args, word| args + " " + word);
-            match run_program(&job, &image, "benchmarks", &args, Vec::new(), None) {
-                Ok(code) => code,
-                Err(status) => {
-                    println!("init: benchmarks could not run: {status:?}");
-                    1
-                }
+            let only = words.get(1).map(String::as_str);
+            let mut code = 0;
+            if only != Some("debugger") {
+                // `bench NAME [COUNT]` runs only that benchmark (for profiling).
+                let args = words[1..]
+                    .iter()
+                    .fold(String::from("only"), |args, word| args + " " + word);
+                code = match run_program(&job, &image, "benchmarks", &args, Vec::new(), None) {
+                    Ok(code) => code,
+                    Err(status) => {
+                        println!("init: benchmarks could not run: {status:?}");
+                        1
+                    }
+                };
             }
+            if code == 0 && only.is_none_or(|name| name == "debugger") {
+                let stops = words.get(2).and_then(|n| n.parse().ok());
+                code = debugger_bench(&job, &image, link, stops.unwrap_or(DEBUGGER_BENCH_STOPS));
+            }
+            code
         }
-        _ => {
-            println!("init: hello from user mode");
-            0
-        }
+        _ => run_demo(&job, &image, link),
     }
+}
+
+/// The processes of a debugging session: the agent, and the program it
+/// watches in the job `apps`.
+struct Debugged {
+    agent: Process,
+    program: Process,
+    _apps: Job,
+}
+
+/// Start the debugger agent (`agent_args`) watching a new job `apps`, wait
+/// until it watches, then start `program` (`program_args`) in `apps`.
+fn start_debugged(
+    root: &Job,
+    image: &BootImage,
+    link: Resource,
+    agent_args: &str,
+    program: &str,
+    program_args: &str,
+) -> Result<Debugged, Status> {
+    let apps = root.create_child()?;
+    let _ = apps.set_name(b"apps");
+    let debugger_job = root.create_child()?;
+    let _ = debugger_job.set_name(b"debugger");
+    let ready = Event::create()?;
+    let handles = vec![
+        (TAG_DEBUG_LINK, link.into_handle()),
+        (
+            TAG_USER,
+            ready.duplicate(Rights::SAME_RIGHTS)?.into_handle(),
+        ),
+    ];
+    let inherit = Inherit {
+        job: Some(&apps),
+        boot_image: Some(image),
+        handles,
+    };
+    let (agent, _) = launch::launch(&debugger_job, image, "debug-agent", agent_args, inherit)?;
+    ready.wait_one(Signals::USER_SIGNAL_0, zx::deadline_after(AGENT_READY_NS))?;
+    let (process, _) = launch::launch(&apps, image, program, program_args, Inherit::default())?;
+    Ok(Debugged {
+        agent,
+        program: process,
+        _apps: apps,
+    })
+}
+
+/// Run mode: the demo under the debugger agent, until the machine stops.
+fn run_demo(root: &Job, image: &BootImage, link: Option<Resource>) -> i64 {
+    let Some(link) = link else {
+        println!("init: no debug link: the debugger cannot run");
+        return 1;
+    };
+    let session = match start_debugged(root, image, link, "", "demo", "") {
+        Ok(session) => session,
+        Err(status) => {
+            println!("init: cannot start the debugger and the demo: {status:?}");
+            return 1;
+        }
+    };
+    println!(
+        "init: demo started under the debugger agent; connect spinel-debug to the second serial line"
+    );
+    let _ = session
+        .agent
+        .wait_one(Signals::PROCESS_TERMINATED, zx::TIME_INFINITE);
+    let code = session.agent.info().map_or(1, |info| info.return_code);
+    println!("init: the debugger agent exited with {code}");
+    code
+}
+
+/// The debugger benchmark: the agent stops `demo bench N` at each call of
+/// `tick` and continues it; it prints its figures when the demo ends.
+fn debugger_bench(root: &Job, image: &BootImage, link: Option<Resource>, stops: u64) -> i64 {
+    let Some(link) = link else {
+        println!("init: no debug link: no debugger benchmark");
+        return 1;
+    };
+    let args = alloc::format!("bench {stops}");
+    let session = match start_debugged(root, image, link, "bench", "demo", &args) {
+        Ok(session) => session,
+        Err(status) => {
+            println!("init: cannot start the debugger benchmark: {status:?}");
+            return 1;
+        }
+    };
+    let deadline = zx::deadline_after(SUITE_TIMEOUT_NS);
+    if session
+        .agent
+        .wait_one(Signals::PROCESS_TERMINATED, deadline)
+        .is_err()
+    {
+        println!("init: the debugger benchmark timed out");
+        let _ = session.program.kill();
+        let _ = session.agent.kill();
+        return 1;
+    }
+    session.agent.info().map_or(1, |info| info.return_code)
 }
 
 /// Run each `*-tests` program (the benchmarks are not tests); returns 0 when

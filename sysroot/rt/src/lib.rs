@@ -3,8 +3,8 @@
 //! A program is `#![no_std] #![no_main]`, depends on this crate, and names
 //! its main function with [`entry!`]. The runtime provides:
 //! - `_start` (a few instructions per architecture that align the stack and
-//!   call the Rust start with the kernel's two start arguments), a heap,
-//!   and a panic handler that prints the message and exits the process with
+//!   call the Rust start with the kernel's two start arguments), a heap
+//!   ([`heap`]: 256 KiB, growing on demand once asked to), and a panic handler that prints the message and exits the process with
 //!   [`PANIC_EXIT_CODE`];
 //! - `print!`/`println!` to the kernel console, one system call per line
 //!   (so lines of concurrent processes do not interleave);
@@ -21,6 +21,8 @@ pub use spinel_zx as zx;
 #[doc(hidden)] // reason: for the test macros
 pub use alloc::format as __format;
 
+#[allow(unsafe_code)] // reason: the allocator's regions and read-only mappings
+pub mod heap;
 pub mod launch;
 pub mod startup;
 pub mod test;
@@ -30,8 +32,7 @@ use core::mem::MaybeUninit;
 
 /// The exit code of a process that panicked.
 pub const PANIC_EXIT_CODE: i64 = -1;
-/// Size of the heap every process starts with.
-const HEAP_SIZE: usize = 256 * 1024;
+use heap::HEAP_SIZE;
 
 /// What `_start` receives from the kernel.
 #[derive(Debug)]
@@ -41,9 +42,6 @@ pub struct StartArgs {
     /// The second start argument, as given by `process_start`.
     pub arg1: u64,
 }
-
-#[global_allocator]
-static HEAP: linked_list_allocator::LockedHeap = linked_list_allocator::LockedHeap::empty();
 
 /// The program's entry point: `spinel_rt::entry!(main)` with
 /// `fn main(args: spinel_rt::StartArgs) -> i64`.
@@ -108,7 +106,7 @@ mod start {
         // so this is the only reference ever made to HEAP_SPACE.
         let space: &'static mut [MaybeUninit<u8>] =
             unsafe { &mut *core::ptr::addr_of_mut!(HEAP_SPACE) };
-        HEAP.lock().init_from_slice(space);
+        heap::init(space);
         let args = StartArgs {
             bootstrap: zx::Handle::from_raw(zx::HandleValue(bootstrap as u32)),
             arg1,

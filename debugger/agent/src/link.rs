@@ -1,0 +1,72 @@
+//! The debug link: the second serial line, reached through the kernel's
+//! debug-link resource (`debug_link_read` / `debug_link_write`).
+//!
+//! Reading never blocks: the kernel hands over what the UART holds (0 bytes
+//! when nothing waits), so the agent polls it between waits on its port.
+//! Frames go out in chunks of at most the kernel's 4 KiB per call.
+
+use alloc::vec::Vec;
+
+use spinel_debug_protocol::{AgentMessage, FrameDecoder, FrameError, encode};
+use spinel_rt::zx::{Resource, Status};
+
+/// Bytes the kernel moves per `debug_link_write`.
+const WRITE_CHUNK: usize = 4096;
+
+pub struct Link {
+    resource: Resource,
+    decoder: FrameDecoder,
+    /// Frames written (for the agent's own accounting).
+    pub sent: u64,
+}
+
+impl Link {
+    pub fn new(resource: Resource) -> Self {
+        Link {
+            resource,
+            decoder: FrameDecoder::new(),
+            sent: 0,
+        }
+    }
+
+    /// Take whatever bytes wait on the line; whether any did.
+    pub fn poll(&mut self) -> Result<bool, Status> {
+        let mut buffer = [0u8; 512];
+        let mut any = false;
+        loop {
+            let count = self.resource.link_read(&mut buffer)?;
+            if count == 0 {
+                return Ok(any);
+            }
+            any = true;
+            self.decoder.push(&buffer[..count]);
+        }
+    }
+
+    /// Feed bytes as if they had arrived on the line (the benchmark drives
+    /// the agent with real frames this way).
+    pub fn inject(&mut self, bytes: &[u8]) {
+        self.decoder.push(bytes);
+    }
+
+    /// The next complete frame, or an oversized one that was dropped.
+    pub fn next_frame(&mut self) -> Option<Result<Vec<u8>, FrameError>> {
+        self.decoder.next_frame()
+    }
+
+    /// Encode and write one message.
+    pub fn send(&mut self, message: &AgentMessage) -> Result<(), Status> {
+        let frame = match encode(message) {
+            Ok(frame) => frame,
+            Err(error) => {
+                spinel_rt::println!("debug-agent: cannot encode a message: {error}");
+                return Err(Status::INTERNAL);
+            }
+        };
+        for chunk in frame.chunks(WRITE_CHUNK) {
+            self.resource.link_write(chunk)?;
+        }
+        self.sent += 1;
+        Ok(())
+    }
+}
