@@ -70,6 +70,7 @@ macro_rules! body_accessors {
         impl Kernel {
             $(
                 #[track_caller]
+                #[inline]
                 #[allow(dead_code)] // reason: generated for every body type; not all are read-only used
                 pub(crate) fn $get(&self, koid: Koid) -> &$ty {
                     match self.objects.get(&koid).map(|e| &e.body) {
@@ -78,6 +79,7 @@ macro_rules! body_accessors {
                     }
                 }
                 #[track_caller]
+                #[inline]
                 pub(crate) fn $get_mut(&mut self, koid: Koid) -> &mut $ty {
                     match self.objects.get_mut(&koid).map(|e| &mut e.body) {
                         Some(Body::$variant(x)) => x,
@@ -195,16 +197,19 @@ impl Kernel {
     }
 
     /// Whether an object is still in the arena.
+    #[inline]
     pub fn is_live(&self, koid: Koid) -> bool {
         self.objects.contains_key(&koid)
     }
 
     /// The type of a live object.
+    #[inline]
     pub fn object_type(&self, koid: Koid) -> Option<spinel_abi::ObjectType> {
         self.objects.get(&koid).map(|e| e.body.object_type())
     }
 
     /// Current signals of a live object.
+    #[inline]
     pub fn signals(&self, koid: Koid) -> Option<Signals> {
         self.objects.get(&koid).map(|e| e.signals)
     }

@@ -54,7 +54,15 @@ pub struct VmSpace<A: AddressSpace> {
     memory: &'static dyn PhysicalMemory,
     /// Mappings by start address; they never overlap.
     mappings: BTreeMap<u64, Mapping>,
+    /// The last page the copies found present: (page address, physical
+    /// page, flags), or a page address of `NO_PAGE`. Every change to the
+    /// page tables goes through `arch_mut`, which forgets it.
+    last: core::cell::Cell<(u64, PhysAddr, PageFlags)>,
 }
+
+/// Not a page address: the translation cache is empty.
+const NO_PAGE: u64 = u64::MAX;
+const NO_TRANSLATION: (u64, PhysAddr, PageFlags) = (NO_PAGE, PhysAddr(0), PageFlags::USER_RO);
 
 fn page_range(addr: u64, len: u64) -> Result<(u64, u64), Status> {
     if !addr.is_multiple_of(PAGE) || len == 0 {
@@ -76,6 +84,7 @@ impl<A: AddressSpace> VmSpace<A> {
             arch: Some(arch),
             memory,
             mappings: BTreeMap::new(),
+            last: core::cell::Cell::new(NO_TRANSLATION),
         })
     }
 
@@ -84,8 +93,24 @@ impl<A: AddressSpace> VmSpace<A> {
         self.arch.as_ref().expect("the space is live until dropped")
     }
 
+    /// The HAL address space, to change it: forgets the cached translation.
     fn arch_mut(&mut self) -> &mut A {
+        self.last.set(NO_TRANSLATION);
         self.arch.as_mut().expect("the space is live until dropped")
+    }
+
+    /// Physical page and flags of the page at `page_va`, through a
+    /// one-entry cache (the copies of one call mostly hit one stack page).
+    #[inline]
+    fn translate_page(&self, page_va: u64) -> Option<(PhysAddr, PageFlags)> {
+        let (cached, page, flags) = self.last.get();
+        if cached == page_va {
+            return Some((page, flags));
+        }
+        let (page, flags) = self.arch().translate(VirtAddr(page_va))?;
+        let page = PhysAddr(page.0 & !(PAGE - 1));
+        self.last.set((page_va, page, flags));
+        Some((page, flags))
     }
 
     pub fn mappings(&self) -> impl Iterator<Item = &Mapping> {
@@ -236,6 +261,7 @@ impl<A: AddressSpace> VmSpace<A> {
         for s in starts {
             let mapping = self.mappings.get_mut(&s).expect("listed above");
             mapping.flags = flags;
+            self.last.set(NO_TRANSLATION);
             let arch = self.arch.as_mut().expect("the space is live until dropped");
             let (from, to) = (mapping.start, mapping.end());
             let mut va = from;
@@ -331,19 +357,18 @@ impl<A: AddressSpace> VmSpace<A> {
         if end > USER_TOP {
             return false;
         }
-        let arch = self.arch();
         let mut done = 0usize;
         while done < len {
             let at = va + done as u64;
             let offset = (at & (PAGE - 1)) as usize;
-            let Some((page, flags)) = arch.translate(VirtAddr(at - offset as u64)) else {
+            let Some((page, flags)) = self.translate_page(at - offset as u64) else {
                 return false;
             };
             if !flags.user || (write && !flags.write) {
                 return false;
             }
             let chunk = (PAGE_SIZE - offset).min(len - done);
-            step(PhysAddr(page.0 & !(PAGE - 1)), offset, done..done + chunk);
+            step(page, offset, done..done + chunk);
             done += chunk;
         }
         true
@@ -404,6 +429,7 @@ impl<A: AddressSpace> Drop for VmSpace<A> {
         }
         // The HAL frees the page-table pages; the VMOs free their own pages
         // when their last reference goes.
+        self.last.set(NO_TRANSLATION);
         if let Some(arch) = self.arch.take() {
             arch.destroy(&mut Frames(self.memory));
         }
@@ -575,6 +601,40 @@ mod tests {
         assert_eq!(space.unmap(0x7000_0000, PAGE), Err(Status::NOT_FOUND));
         space.unmap(addr, 4 * PAGE).unwrap();
         assert_eq!(space.mappings().count(), 0);
+    }
+
+    #[test]
+    fn copies_see_protect_and_unmap_at_once() {
+        // The copies' translation cache must not outlive a change.
+        let (memory, mut space) = setup();
+        let addr = space
+            .map(None, vmo(memory, 2), 0, 2 * PAGE, PageFlags::USER_RW)
+            .unwrap();
+        space.fault(addr, Access::Write).unwrap();
+        space.write(addr + 8, b"abc", Access::Write).unwrap();
+        assert_eq!(space.check(addr, 16, Access::Write), Ok(()));
+        space.protect(addr, PAGE, PageFlags::USER_RO).unwrap();
+        assert_eq!(
+            space.write(addr + 8, b"x", Access::Write),
+            Err(Status::INVALID_ARGS)
+        );
+        assert_eq!(
+            space.check(addr, 16, Access::Write),
+            Err(Status::INVALID_ARGS)
+        );
+        let mut out = [0u8; 3];
+        space.read(addr + 8, &mut out).unwrap();
+        assert_eq!(&out, b"abc");
+        // A debugger's write goes through the read-only page.
+        space.write(addr + 8, b"z", Access::ForceWrite).unwrap();
+        space.read(addr + 8, &mut out).unwrap();
+        assert_eq!(&out, b"zbc");
+        space.unmap(addr, PAGE).unwrap();
+        assert_eq!(space.read(addr + 8, &mut out), Err(Status::INVALID_ARGS));
+        // The second page, never touched: committed by the copy itself.
+        space.write(addr + PAGE, b"q", Access::Write).unwrap();
+        space.read(addr + PAGE, &mut out[..1]).unwrap();
+        assert_eq!(out[0], b'q');
     }
 
     #[test]
