@@ -206,7 +206,15 @@ pub fn stop_text(stop: &Stop, style: Style) -> String {
     }
     text.push('\n');
     let _ = writeln!(text, "  {}", arch_facts(&facts.arch));
-    if facts.synth_code != 0 || facts.synth_data != 0 {
+    if facts.exception_type == spinel_abi::exception::EXCP_FATAL_PAGE_FAULT {
+        // The synthetic code of a page fault is the VM's status.
+        let status = facts.synth_code as i32;
+        let _ = writeln!(
+            text,
+            "  the VM refused the access: {} ({status})",
+            spinel_abi::Status(status)
+        );
+    } else if facts.synth_code != 0 || facts.synth_data != 0 {
         let _ = writeln!(
             text,
             "  synth code {:#x}, data {:#x}",
