@@ -272,18 +272,19 @@ impl Driver {
         }
     }
 
-    fn quit(mut self) -> Vec<String> {
+    /// End the client (it hangs up the link); its transcript.
+    fn quit(&mut self) -> Vec<String> {
         let _ = self.send("quit");
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return self.transcript;
+                return self.transcript.clone();
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.transcript
+        self.transcript.clone()
     }
 }
 
@@ -398,6 +399,11 @@ fn pc_name(arch: Arch) -> &'static str {
 /// State carried from one test to the next.
 #[derive(Default)]
 struct Session {
+    /// The client and the link's port, for a second client.
+    client: std::path::PathBuf,
+    port: u16,
+    /// What earlier clients printed.
+    transcript: Vec<String>,
     pid: u64,
     tid: u64,
     checksum_breakpoint: u64,
@@ -604,6 +610,12 @@ fn scenario(arch: Arch, demo: &Demo) -> Vec<Test<'_>> {
                 let callers = frame_functions(&backtrace["Backtrace"]);
                 check(callers.iter().any(|f| f == "demo::main"), || {
                     format!("demo::main missing from {callers:?}")
+                })?;
+                // (The stop made its process the client's current one.)
+                let symbols = d.ok(&format!("symbolize {:#x}", s.stopped_pc))?;
+                let names = functions(&symbols["Symbols"][0]);
+                check(names.last().is_some_and(|f| f == "demo::checksum"), || {
+                    format!("{:#x} is not in demo::checksum: {symbols}", s.stopped_pc)
                 })
             }),
         ),
@@ -654,6 +666,24 @@ fn scenario(arch: Arch, demo: &Demo) -> Vec<Test<'_>> {
                 check(stop["exception"]["exception_type"] == 0x308, || {
                     format!("not the breakpoint stop: {stop}")
                 })
+            }),
+        ),
+        (
+            "a_client_that_vanishes_leaves_the_stop_for_the_next",
+            Box::new(|d: &mut Driver, s: &mut Session| {
+                // The first client hangs up; a new one is told of the stop
+                // right after its Hello.
+                s.transcript.extend(d.quit());
+                *d = Driver::start(&s.client, s.port)?;
+                let tid = s.tid;
+                let event = d.event("stop replayed to the new client", 60, |e| {
+                    e["Stopped"]["thread"] == tid
+                })?;
+                check(
+                    event["Stopped"]["backtrace"][0]["pc"] == s.stopped_pc,
+                    || format!("not the stop at {:#x}: {event}", s.stopped_pc),
+                )?;
+                d.ok(&format!("threads {}", s.pid)).map(|_| ())
             }),
         ),
         (
@@ -728,7 +758,11 @@ pub fn e2e(arch: Arch, options: &Options) -> Result<(usize, usize), String> {
         return Ok((0, 1));
     }
     let mut driver = Driver::start(&client, port)?;
-    let mut session = Session::default();
+    let mut session = Session {
+        client: client.clone(),
+        port,
+        ..Session::default()
+    };
     let (mut passed, mut failed) = (0, 0);
     let mut broken = None;
     for (name, test) in scenario(arch, &demo) {
@@ -748,7 +782,8 @@ pub fn e2e(arch: Arch, options: &Options) -> Result<(usize, usize), String> {
             }
         }
     }
-    let transcript = driver.quit();
+    let mut transcript = std::mem::take(&mut session.transcript);
+    transcript.extend(driver.quit());
     let console = running.stop();
     if failed > 0 {
         println!("client transcript (last lines):");
