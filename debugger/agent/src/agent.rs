@@ -50,6 +50,12 @@ pub const SOFTWARE: &str = concat!("spinel-debug-agent ", env!("CARGO_PKG_VERSIO
 
 /// Port key of the job-debugger channel.
 const KEY_JOB: u64 = 1;
+/// Port key of the debug link (bytes arrived).
+const KEY_LINK: u64 = 2;
+/// How long the agent waits before looking at the link anyway: short when
+/// the kernel does not tell it about arriving bytes, long when it does.
+const POLL_NS: i64 = 2_000_000;
+const WATCHED_POLL_NS: i64 = 50_000_000;
 /// Port key kinds (low two bits).
 const KIND_DEBUGGER: u64 = 1;
 const KIND_TERMINATED: u64 = 2;
@@ -149,6 +155,10 @@ pub struct Agent {
     pub bench: Option<Bench>,
     /// When the frame being handled was taken off the link (guest clock).
     request_arrived: i64,
+    /// The kernel signals arriving bytes (the wait on the link works).
+    link_watched: bool,
+    /// A wait on the link is pending on the port.
+    link_armed: bool,
 }
 
 impl Agent {
@@ -173,6 +183,8 @@ impl Agent {
             arch,
             bench: None,
             request_arrived: 0,
+            link_watched: true,
+            link_armed: false,
         })
     }
 
@@ -199,8 +211,9 @@ impl Agent {
     }
 
     /// One round: take what the link has, answer it, then wait on the port
-    /// (at most `poll_ns` if the link was quiet) and handle what arrives.
-    pub fn turn(&mut self, poll_ns: i64) {
+    /// (for the link's next bytes or a kernel event; not at all if the link
+    /// was busy) and handle what arrives.
+    pub fn turn(&mut self) {
         let busy = match self.link.poll() {
             Ok(any) => any,
             Err(status) => {
@@ -209,6 +222,20 @@ impl Agent {
             }
         };
         self.handle_frames();
+        if self.link_watched && !self.link_armed {
+            match self.link.notify(&self.port, KEY_LINK) {
+                Ok(()) => self.link_armed = true,
+                Err(status) => {
+                    println!("debug-agent: cannot wait on the link ({status:?}); polling it");
+                    self.link_watched = false;
+                }
+            }
+        }
+        let poll_ns = if self.link_watched {
+            WATCHED_POLL_NS
+        } else {
+            POLL_NS
+        };
         let deadline = if busy { 0 } else { zx::deadline_after(poll_ns) };
         let mut wait = deadline;
         loop {
@@ -217,7 +244,7 @@ impl Agent {
                 Err(Status::TIMED_OUT) => return,
                 Err(status) => {
                     println!("debug-agent: port_wait failed: {status:?}");
-                    let _ = zx::nanosleep(zx::deadline_after(poll_ns));
+                    let _ = zx::nanosleep(zx::deadline_after(POLL_NS));
                     return;
                 }
             }
@@ -315,6 +342,11 @@ impl Agent {
             return;
         }
         let observed = Signals(packet.as_signal().observed);
+        if packet.key == KEY_LINK {
+            // The next turn reads the line, then waits again.
+            self.link_armed = false;
+            return;
+        }
         if packet.key == KEY_JOB {
             self.on_job_channel(observed);
             return;

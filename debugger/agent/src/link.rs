@@ -2,13 +2,15 @@
 //! debug-link resource (`debug_link_read` / `debug_link_write`).
 //!
 //! Reading never blocks: the kernel hands over what the UART holds (0 bytes
-//! when nothing waits), so the agent polls it between waits on its port.
-//! Frames go out in chunks of at most the kernel's 4 KiB per call.
+//! when nothing waits). The resource is READABLE from the UART's interrupt
+//! until a read drains the line, so the agent waits for that on its port
+//! (and still looks now and then, should an interrupt go missing). Frames go
+//! out in chunks of at most the kernel's 4 KiB per call.
 
 use alloc::vec::Vec;
 
 use spinel_debug_protocol::{AgentMessage, FrameDecoder, FrameError, encode};
-use spinel_rt::zx::{Resource, Status};
+use spinel_rt::zx::{ObjectCalls, Port, Resource, Signals, Status};
 
 /// Bytes the kernel moves per `debug_link_write`.
 const WRITE_CHUNK: usize = 4096;
@@ -27,6 +29,14 @@ impl Link {
             decoder: FrameDecoder::new(),
             sent: 0,
         }
+    }
+
+    /// One packet with `key` on `port` once bytes wait on the line (the
+    /// kernel asserts READABLE on the resource at the UART's interrupt and
+    /// clears it when a read drains the line).
+    pub fn notify(&self, port: &Port, key: u64) -> Result<(), Status> {
+        self.resource
+            .wait_async(port, key, Signals::OBJECT_READABLE, 0)
     }
 
     /// Take whatever bytes wait on the line; whether any did.

@@ -50,10 +50,6 @@ use programs::Programs;
 
 spinel_rt::entry!(main);
 
-/// How long the agent waits for a kernel event before looking at the link
-/// again.
-const POLL_NS: i64 = 2_000_000;
-
 fn main(args: spinel_rt::StartArgs) -> i64 {
     let mut startup = Startup::from_start(args.bootstrap);
     let words: Vec<String> = startup.words().map(String::from).collect();
@@ -96,7 +92,7 @@ fn main(args: spinel_rt::StartArgs) -> i64 {
         println!("debug-agent: watching the job; serving the debugger on the second serial line");
     }
     loop {
-        agent.turn(POLL_NS);
+        agent.turn();
         if let Some(bench) = &agent.bench
             && bench.target_exited
         {

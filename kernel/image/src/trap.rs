@@ -46,8 +46,12 @@ pub fn kernel_trap(record: &TrapRecord) -> KernelTrapAction {
 }
 
 pub fn irq(irq: Irq) {
-    if irq == Irq::Timer {
-        TICKS.fetch_add(1, Ordering::Relaxed);
-        crate::userspace::on_timer_tick();
+    match irq {
+        Irq::Timer => {
+            TICKS.fetch_add(1, Ordering::Relaxed);
+            crate::userspace::on_timer_tick();
+        }
+        Irq::DebugLink => crate::userspace::on_debug_link(),
+        Irq::Other(_) => {}
     }
 }

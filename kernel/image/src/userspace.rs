@@ -206,12 +206,30 @@ pub fn on_timer_tick() {
     }
 }
 
-/// Ends waits whose deadline passed; sleeps until the next one.
+/// The debug link's UART interrupted (bytes arrived): the timekeeper
+/// marks its resource READABLE (interrupt context cannot take the lock).
+pub fn on_debug_link() {
+    DEBUG_LINK_PENDING.store(true, Ordering::Relaxed);
+    let timekeeper = TIMEKEEPER.load(Ordering::Relaxed);
+    if timekeeper != u64::MAX {
+        sched::wake(timekeeper as usize);
+    }
+}
+
+/// Set by [`on_debug_link`], taken by the timekeeper.
+static DEBUG_LINK_PENDING: core::sync::atomic::AtomicBool =
+    core::sync::atomic::AtomicBool::new(false);
+
+/// Ends waits whose deadline passed, and signals the debug link; sleeps
+/// until the next deadline or link interrupt.
 fn timekeeper() {
     loop {
         {
             let mut guard = SYSTEM.lock();
             let system = guard.as_mut().expect("the system is up");
+            if DEBUG_LINK_PENDING.swap(false, Ordering::Relaxed) {
+                system.debug_link_ready();
+            }
             system.advance_time();
             apply(system);
         }

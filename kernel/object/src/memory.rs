@@ -95,19 +95,37 @@ impl Kernel {
         }
     }
 
-    /// Check that a handle names the resource `kind` with `rights`.
+    /// Check that a handle names the resource `kind` with `rights`; its koid.
     pub fn resource_of(
         &self,
         caller: Koid,
         value: HandleValue,
         kind: ResourceKind,
         rights: Rights,
-    ) -> Result<(), Status> {
+    ) -> Result<Koid, Status> {
         let (koid, _) = self.object_of(caller, value, rights, ObjectType::RESOURCE)?;
         match &self.objects[&koid].body {
-            Body::Resource(k) if *k == kind => Ok(()),
+            Body::Resource(k) if *k == kind => Ok(koid),
             _ => Err(Status::WRONG_TYPE),
         }
+    }
+
+    /// Assert or clear OBJECT_READABLE on a resource: for the debug link,
+    /// bytes wait on its line (set when its UART interrupts, cleared when a
+    /// read drains it), so its holder can wait instead of polling.
+    pub fn set_resource_readable(&mut self, koid: Koid, readable: bool) {
+        if !matches!(
+            self.objects.get(&koid).map(|e| &e.body),
+            Some(Body::Resource(_))
+        ) {
+            return;
+        }
+        let (set, clear) = if readable {
+            (Signals::OBJECT_READABLE, Signals::NONE)
+        } else {
+            (Signals::NONE, Signals::OBJECT_READABLE)
+        };
+        self.update_signals(koid, clear, set);
     }
 
     /// The process of a live thread (for the glue).

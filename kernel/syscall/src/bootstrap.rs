@@ -92,6 +92,7 @@ impl<A: AddressSpace> System<A> {
         // The boot image as a VMO, for init to start the other programs from.
         let image_koid = self.objects.create_vmo_object(image_vmo);
         let link = self.objects.create_resource(ResourceKind::DebugLink);
+        self.debug_link = Some(link);
         let thread = self.objects.create_thread(process, program.as_bytes())?;
 
         let tags = [
@@ -113,7 +114,8 @@ impl<A: AddressSpace> System<A> {
                     .union(Rights::EXECUTE)
                     .difference(Rights::WRITE),
             ),
-            (link, Rights::DEFAULT_RESOURCE),
+            // WAIT: its holder can wait for READABLE (bytes on the line).
+            (link, Rights::DEFAULT_RESOURCE.union(Rights::WAIT)),
         ];
         let mut message = alloc::vec![0u8; bootstrap::HEADER_SIZE + tags.len() * 4 + args.len()];
         bootstrap::encode(&tags, args, &mut message).ok_or(BootError::Object(Status::INTERNAL))?;

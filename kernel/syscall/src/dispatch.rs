@@ -452,12 +452,20 @@ impl<A: AddressSpace> System<A> {
                 ok
             }
             DebugLinkRead => {
-                self.objects
-                    .resource_of(t, handle(a[0]), ResourceKind::DebugLink, Rights::READ)?;
+                let link = self.objects.resource_of(
+                    t,
+                    handle(a[0]),
+                    ResourceKind::DebugLink,
+                    Rights::READ,
+                )?;
                 let mut buffer =
                     Self::buffer((a[2] as usize).min(MAX_DEBUG_BYTES), MAX_DEBUG_BYTES)?;
                 self.check_out(process, a[1], buffer.len())?;
                 let count = self.devices.debug_link_read(&mut buffer);
+                if count < buffer.len() {
+                    // Drained: READABLE again at the line's next interrupt.
+                    self.objects.set_resource_readable(link, false);
+                }
                 self.copy_out(process, a[1], &buffer[..count])?;
                 Ok(Outcome::Return(count as u64))
             }

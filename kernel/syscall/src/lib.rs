@@ -71,6 +71,8 @@ pub struct System<A: AddressSpace> {
     pending: IntMap<Pending>,
     memory: &'static dyn PhysicalMemory,
     devices: &'static dyn Devices,
+    /// The debug-link resource given to init.
+    debug_link: Option<Koid>,
 }
 
 impl<A: AddressSpace> core::fmt::Debug for System<A> {
@@ -95,6 +97,7 @@ impl<A: AddressSpace> System<A> {
             pending: IntMap::new(),
             memory,
             devices,
+            debug_link: None,
         }
     }
 
@@ -120,6 +123,14 @@ impl<A: AddressSpace> System<A> {
     /// Tell the object layer the time.
     pub fn advance_time(&mut self) {
         self.objects.advance_time(self.devices.now_ns());
+    }
+
+    /// Bytes arrived on the debug link (its UART interrupted): its resource
+    /// becomes READABLE until a `debug_link_read` drains the line.
+    pub fn debug_link_ready(&mut self) {
+        if let Some(link) = self.debug_link {
+            self.objects.set_resource_readable(link, true);
+        }
     }
 
     /// A user-mode page fault of `thread` at `address`: map the page if the

@@ -420,3 +420,44 @@ fn blocked_waits_write_their_outputs_when_they_finish() {
     assert_eq!(value, 0);
     assert_eq!(w.read(packet, 48), sent.to_bytes());
 }
+
+#[test]
+fn the_debug_link_is_readable_from_its_interrupt_until_a_read_drains_it() {
+    let mut w = world();
+    let (bytes, handles, actual) = (w.scratch, w.scratch + 1024, w.scratch + 2048);
+    let status = w.status(
+        Syscall::ChannelRead,
+        &[w.bootstrap as u64, 0, bytes, handles, 1024, 16, actual, 0],
+    );
+    assert_eq!(status, Status::OK);
+    let n = w.u32_at(actual) as usize;
+    let (_, tags, _) = bootstrap::decode(&w.read(bytes, n))
+        .map(|(h, t, a)| (h, t.to_vec(), a.to_string()))
+        .unwrap();
+    let index = (0..6)
+        .find(|&i| bootstrap::tag(&tags, i) == Some(bootstrap::TAG_DEBUG_LINK))
+        .unwrap();
+    let link = w.u32_at(handles + 4 * index as u64) as u64;
+    // object_wait_one for READABLE with a deadline in the past: OK when
+    // it is asserted now, TIMED_OUT otherwise.
+    let readable = |w: &mut World| {
+        let out = w.scratch + 3000;
+        w.status(Syscall::ObjectWaitOne, &[link, 1, 0, out]) == Status::OK
+    };
+    assert!(!readable(&mut w), "quiet at first");
+    w.system.debug_link_ready();
+    assert!(readable(&mut w), "READABLE after the interrupt");
+    // A read that fills its buffer leaves it readable; one that comes back
+    // short drained the line.
+    let buffer = w.scratch + 2048;
+    assert_eq!(
+        w.call(Syscall::DebugLinkRead, &[link, buffer, 3]),
+        Outcome::Return(3)
+    );
+    assert!(readable(&mut w));
+    assert_eq!(
+        w.call(Syscall::DebugLinkRead, &[link, buffer, 16]),
+        Outcome::Return(3)
+    );
+    assert!(!readable(&mut w), "drained");
+}
