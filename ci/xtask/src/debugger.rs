@@ -593,7 +593,7 @@ fn scenario(arch: Arch, demo: &Demo) -> Vec<Test<'_>> {
             }),
         ),
         (
-            "read_registers_memory_and_backtrace",
+            "read_registers_read_write_memory_backtrace_symbolize",
             Box::new(move |d: &mut Driver, s: &mut Session| {
                 let registers = d.ok(&format!("regs {}", s.tid))?;
                 let sp_slot = match arch {
@@ -602,10 +602,23 @@ fn scenario(arch: Arch, demo: &Demo) -> Vec<Test<'_>> {
                 };
                 let sp = as_u64(&registers["Registers"]["values"][sp_slot], "sp")?;
                 let memory = d.ok(&format!("read {} {sp:#x} 64", s.pid))?;
+                let stack = memory["Memory"].as_array().cloned().unwrap_or_default();
+                check(stack.len() == 64, || {
+                    format!("not 64 bytes of stack: {memory}")
+                })?;
+                // Write a word of the stack and put it back.
+                let original: String = stack[..8]
+                    .iter()
+                    .map(|b| format!("{:02x}", b.as_u64().unwrap_or(0)))
+                    .collect();
+                d.ok(&format!("write {} {sp:#x} 5eed5eed5eed5eed", s.pid))?;
+                let written = d.ok(&format!("read {} {sp:#x} 8", s.pid))?;
                 check(
-                    memory["Memory"].as_array().is_some_and(|m| m.len() == 64),
-                    || format!("not 64 bytes of stack: {memory}"),
+                    written["Memory"]
+                        == serde_json::json!([0x5e, 0xed, 0x5e, 0xed, 0x5e, 0xed, 0x5e, 0xed]),
+                    || format!("the write did not land: {written}"),
                 )?;
+                d.ok(&format!("write {} {sp:#x} {original}", s.pid))?;
                 let backtrace = d.ok(&format!("bt {}", s.tid))?;
                 let callers = frame_functions(&backtrace["Backtrace"]);
                 check(callers.iter().any(|f| f == "demo::main"), || {
@@ -620,10 +633,19 @@ fn scenario(arch: Arch, demo: &Demo) -> Vec<Test<'_>> {
             }),
         ),
         (
-            "break_on_file_line_and_hit_it",
+            "break_on_file_line_clear_the_other_and_hit_it",
             Box::new(move |d: &mut Driver, s: &mut Session| {
                 let reply = d.ok(&format!("break {} main.rs:{}", s.pid, demo.again_line))?;
                 s.line_breakpoint = as_u64(&reply["Breakpoint"]["id"], "breakpoint id")?;
+                // The function breakpoint goes; only the line's is left.
+                d.ok(&format!("delete {} {}", s.pid, s.checksum_breakpoint))?;
+                let listed = d.ok(&format!("breaks {}", s.pid))?;
+                check(
+                    listed["Breakpoints"]
+                        .as_array()
+                        .is_some_and(|b| b.len() == 1 && b[0]["id"] == s.line_breakpoint),
+                    || format!("not just breakpoint {}: {listed}", s.line_breakpoint),
+                )?;
                 d.ok(&format!("continue {}", s.tid))?;
                 let event = d.event("line breakpoint stop", 120, |e| {
                     e["Stopped"]["exception"]["exception_type"] == 0x308
