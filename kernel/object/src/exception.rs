@@ -134,7 +134,10 @@ pub(crate) struct PendingException {
     pub report: ExceptionReport,
     pub stage: Stage,
     pub second_chance: bool,
-    pub jobs: Vec<Koid>,
+    /// The job chain of a Search exception (the process's job first),
+    /// looked up when the search reaches the jobs: it cannot change before
+    /// (a job with a live process in it stays, with its parent).
+    pub jobs: Option<Vec<Koid>>,
     pub holder: Holder,
     /// Raised inside a system call: the status it returns once resumed.
     pub syscall_status: Option<Status>,
@@ -375,18 +378,13 @@ impl Kernel {
         syscall_status: Option<Status>,
     ) {
         let report = report.unwrap_or_else(|| ExceptionReport::new(kind_type(kind)));
-        let process = self.thread(tid).process;
-        let jobs = match kind {
-            ExceptionKind::Search => self.job_chain(self.process(process).job),
-            _ => Vec::new(),
-        };
         let t = self.thread_mut(tid);
         t.exception = Some(PendingException {
             kind,
             report,
             stage: Stage::Start,
             second_chance: false,
-            jobs,
+            jobs: None,
             holder: Holder::None,
             syscall_status,
         });
@@ -413,7 +411,8 @@ impl Kernel {
     }
 
     fn next_stage(&self, pe: &PendingException) -> Stage {
-        let first_job = if pe.jobs.is_empty() {
+        let jobs = pe.jobs.as_deref().unwrap_or(&[]);
+        let first_job = if jobs.is_empty() {
             Stage::System
         } else {
             Stage::Job(0)
@@ -425,7 +424,7 @@ impl Kernel {
                 Stage::Thread => Stage::Process,
                 Stage::Process if pe.second_chance => Stage::DebuggerSecond,
                 Stage::Process | Stage::DebuggerSecond => first_job,
-                Stage::Job(i) if i + 1 < pe.jobs.len() => Stage::Job(i + 1),
+                Stage::Job(i) if i + 1 < jobs.len() => Stage::Job(i + 1),
                 Stage::Job(_) => Stage::System,
                 _ => Stage::Done,
             },
@@ -458,7 +457,10 @@ impl Kernel {
             Stage::Debugger | Stage::DebuggerSecond => slot(process, SlotKind::Debugger),
             Stage::Thread => slot(tid, SlotKind::Thread),
             Stage::Process => slot(process, SlotKind::Process),
-            Stage::Job(i) => slot(pe.jobs[i], SlotKind::Job),
+            Stage::Job(i) => slot(
+                pe.jobs.as_deref().expect("looked up before the job stages")[i],
+                SlotKind::Job,
+            ),
             Stage::System => slot(self.root_job, SlotKind::System),
             Stage::JobDebugger(serial) => match pe.kind {
                 ExceptionKind::ProcessStarting { job } => slot(job, SlotKind::JobDebugger(serial)),
@@ -475,6 +477,15 @@ impl Kernel {
             let Some(pe) = self.thread(tid).exception.as_ref() else {
                 return;
             };
+            if pe.kind == ExceptionKind::Search
+                && pe.jobs.is_none()
+                && matches!(pe.stage, Stage::Process | Stage::DebuggerSecond)
+            {
+                let process = self.thread(tid).process;
+                let chain = self.job_chain(self.process(process).job);
+                self.pending_mut(tid).jobs = Some(chain);
+                continue;
+            }
             let stage = self.next_stage(pe);
             let pe = self.pending_mut(tid);
             pe.stage = stage;

@@ -80,6 +80,7 @@ impl HandleTable {
         }
     }
 
+    #[inline]
     pub(crate) fn get(&self, value: HandleValue) -> Option<&Handle> {
         self.entries.get(&u64::from(value.0))
     }

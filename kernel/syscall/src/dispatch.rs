@@ -19,6 +19,8 @@ const MAX_STATE_BYTES: usize = 1024;
 const MAX_MEMORY_BYTES: usize = 64 * 1024;
 /// Largest chunk `debug_write` / the debug link move in one call.
 const MAX_DEBUG_BYTES: usize = 4096;
+/// Channel reads up to this size use a buffer on the stack.
+const SMALL_BYTES: usize = 128;
 /// Largest policy array.
 const MAX_POLICIES: usize = 32;
 
@@ -162,9 +164,10 @@ impl<A: AddressSpace> System<A> {
                 if a[3] as usize > MAX_INFO_BYTES {
                     return Err(Status::INVALID_ARGS);
                 }
-                let data = self.copy_in(process, a[2], a[3] as usize)?;
-                self.objects
-                    .sys_object_set_property(t, handle(a[0]), a[1] as u32, &data)?;
+                self.with_copy_in(process, a[2], a[3] as usize, |s, data| {
+                    s.objects
+                        .sys_object_set_property(t, handle(a[0]), a[1] as u32, data)
+                })?;
                 ok
             }
             ObjectGetInfo => {
@@ -223,10 +226,11 @@ impl<A: AddressSpace> System<A> {
                 if num_bytes > CHANNEL_MAX_MSG_BYTES || num_handles > CHANNEL_MAX_MSG_HANDLES {
                     return Err(Status::OUT_OF_RANGE);
                 }
-                let bytes = self.copy_in(process, a[2], num_bytes as usize)?;
                 let handles = self.copy_in_handles(process, a[4], num_handles as usize)?;
-                self.objects
-                    .sys_channel_write(t, handle(a[0]), a[1] as u32, &bytes, &handles)?;
+                self.with_copy_in(process, a[2], num_bytes as usize, |s, bytes| {
+                    s.objects
+                        .sys_channel_write(t, handle(a[0]), a[1] as u32, bytes, &handles)
+                })?;
                 ok
             }
             ChannelRead => self.channel_read(t, process, a),
@@ -328,9 +332,10 @@ impl<A: AddressSpace> System<A> {
                 if a[3] as usize > MAX_STATE_BYTES {
                     return Err(Status::INVALID_ARGS);
                 }
-                let data = self.copy_in(process, a[2], a[3] as usize)?;
-                self.objects
-                    .sys_thread_write_state(t, handle(a[0]), a[1] as u32, &data)?;
+                self.with_copy_in(process, a[2], a[3] as usize, |s, data| {
+                    s.objects
+                        .sys_thread_write_state(t, handle(a[0]), a[1] as u32, data)
+                })?;
                 ok
             }
             ProcessReadMemory => {
@@ -497,12 +502,18 @@ impl<A: AddressSpace> System<A> {
 
     fn channel_read(&mut self, t: Koid, process: Koid, a: [u64; 8]) -> Result<Outcome, Status> {
         let (num_bytes, num_handles) = (a[4] as u32, a[5] as u32);
-        let mut bytes = Self::buffer(
-            num_bytes.min(CHANNEL_MAX_MSG_BYTES) as usize,
-            CHANNEL_MAX_MSG_BYTES as usize,
-        )?;
-        let mut handles =
-            alloc::vec![HandleValue::INVALID; num_handles.min(CHANNEL_MAX_MSG_HANDLES) as usize];
+        // Small reads (the usual case) use buffers on the stack.
+        let byte_count = num_bytes.min(CHANNEL_MAX_MSG_BYTES) as usize;
+        let mut small_bytes = [0u8; SMALL_BYTES];
+        let mut large_bytes;
+        let bytes: &mut [u8] = if byte_count <= SMALL_BYTES {
+            &mut small_bytes[..byte_count]
+        } else {
+            large_bytes = Self::buffer(byte_count, CHANNEL_MAX_MSG_BYTES as usize)?;
+            &mut large_bytes
+        };
+        let mut handles = [HandleValue::INVALID; CHANNEL_MAX_MSG_HANDLES as usize];
+        let handles = &mut handles[..num_handles.min(CHANNEL_MAX_MSG_HANDLES) as usize];
         self.check_out(process, a[2], bytes.len())?;
         self.check_out(process, a[3], handles.len() * 4)?;
         for ptr in [a[6], a[7]] {
@@ -521,15 +532,15 @@ impl<A: AddressSpace> System<A> {
         };
         match self
             .objects
-            .sys_channel_read(t, handle(a[0]), a[1] as u32, &mut bytes, &mut handles)
+            .sys_channel_read(t, handle(a[0]), a[1] as u32, bytes, handles)
         {
             Ok(sizes) => {
                 self.copy_out(process, a[2], &bytes[..sizes.bytes])?;
-                let raw: alloc::vec::Vec<u8> = handles[..sizes.handles]
-                    .iter()
-                    .flat_map(|h| h.raw().to_le_bytes())
-                    .collect();
-                self.copy_out(process, a[3], &raw)?;
+                let mut raw = [0u8; CHANNEL_MAX_MSG_HANDLES as usize * 4];
+                for (chunk, h) in raw.chunks_exact_mut(4).zip(&handles[..sizes.handles]) {
+                    chunk.copy_from_slice(&h.raw().to_le_bytes());
+                }
+                self.copy_out(process, a[3], &raw[..sizes.handles * 4])?;
                 write_sizes(self, sizes.bytes, sizes.handles)?;
                 Ok(status(Ok(())))
             }

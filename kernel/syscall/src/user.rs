@@ -24,6 +24,36 @@ impl<A: AddressSpace> System<A> {
         Ok(buffer)
     }
 
+    /// `len` bytes from user address `ptr`, given to `use_them` from a
+    /// buffer on the stack when they are few (a register set, a property):
+    /// [`System::copy_in`] without the allocation.
+    pub(crate) fn with_copy_in<R>(
+        &mut self,
+        process: Koid,
+        ptr: u64,
+        len: usize,
+        use_them: impl FnOnce(&mut Self, &[u8]) -> Result<R, Status>,
+    ) -> Result<R, Status> {
+        const TINY: usize = 32;
+        const SMALL: usize = 288;
+        if len == 0 {
+            return use_them(self, &[]);
+        }
+        let space = self.spaces.get(&process).ok_or(Status::INVALID_ARGS)?;
+        if len <= TINY {
+            let mut buffer = [0u8; TINY];
+            space.read(ptr, &mut buffer[..len])?;
+            use_them(self, &buffer[..len])
+        } else if len <= SMALL {
+            let mut buffer = [0u8; SMALL];
+            space.read(ptr, &mut buffer[..len])?;
+            use_them(self, &buffer[..len])
+        } else {
+            let data = self.copy_in(process, ptr, len)?;
+            use_them(self, &data)
+        }
+    }
+
     /// A fixed-size record from user memory.
     pub(crate) fn copy_in_array<const N: usize>(
         &self,

@@ -20,6 +20,7 @@ use spinel_abi::{HandleValue, Koid, ObjectType, Rights, Status};
 
 use crate::Kernel;
 use crate::object::Body;
+use crate::process::Process;
 use crate::thread::{Block, Lifecycle};
 
 /// The result of a call that may block.
@@ -53,25 +54,35 @@ pub(crate) enum Verdict {
 impl Kernel {
     /// The calling thread's process; the caller must be a live thread of a
     /// live process.
+    #[inline]
     pub(crate) fn caller_process(&self, caller: Koid) -> Result<Koid, Status> {
-        match self.objects.get(&caller).map(|e| &e.body) {
-            Some(Body::Thread(t))
-                if !t.is_dead() && !t.killed && self.process(t.process).is_alive() =>
-            {
-                Ok(t.process)
-            }
+        self.caller_process_ref(caller).map(|(koid, _)| koid)
+    }
+
+    /// The calling thread's live process, with its koid.
+    #[inline]
+    fn caller_process_ref(&self, caller: Koid) -> Result<(Koid, &Process), Status> {
+        let Some(Body::Thread(t)) = self.objects.get(&caller).map(|e| &e.body) else {
+            return Err(Status::BAD_STATE);
+        };
+        if t.is_dead() || t.killed {
+            return Err(Status::BAD_STATE);
+        }
+        match self.objects.get(&t.process).map(|e| &e.body) {
+            Some(Body::Process(p)) if p.is_alive() => Ok((t.process, p)),
             _ => Err(Status::BAD_STATE),
         }
     }
 
     /// Look a handle up: BAD_HANDLE if the value names nothing.
+    #[inline]
     pub(crate) fn handle_of(
         &self,
         caller: Koid,
         value: HandleValue,
     ) -> Result<(Koid, Rights), Status> {
-        let process = self.caller_process(caller)?;
-        self.process(process)
+        let (_, process) = self.caller_process_ref(caller)?;
+        process
             .handles
             .get(value)
             .map(|h| (h.koid, h.rights))

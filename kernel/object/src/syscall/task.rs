@@ -281,7 +281,7 @@ impl Kernel {
             out.copy_from_slice(&u32::from(self.thread(tid).single_step).to_le_bytes());
             return Ok(4);
         }
-        let regs = self.thread(tid).regs;
+        let regs = &self.thread(tid).regs;
         if buffer.len() < regs.count * 8 {
             return Err(Status::BUFFER_TOO_SMALL);
         }
