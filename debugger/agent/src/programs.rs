@@ -11,6 +11,7 @@ use alloc::collections::BTreeMap;
 use alloc::rc::Rc;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use core::cell::RefCell;
 
 use spinel_debug_protocol::{SourceLocation, StackFrame};
 use spinel_rt::launch::BootImage;
@@ -19,16 +20,33 @@ use spinel_symbolize::{Memory, NameStyle, Symbolizer};
 
 /// Deepest backtrace reported.
 pub const MAX_FRAMES: usize = 48;
+/// Addresses whose symbolization is remembered (a breakpoint in a loop
+/// stops at the same few addresses again and again).
+const CACHED_ADDRESSES: usize = 4096;
 
 /// One program's ELF and its symbolizer.
 pub struct Program {
     pub symbolizer: Symbolizer<'static>,
+    cache: RefCell<BTreeMap<u64, Vec<SourceLocation>>>,
 }
 
 impl Program {
     /// The inline chain at `address`, innermost first, without the
     /// all-unknown entries.
     pub fn locations(&self, address: u64) -> Vec<SourceLocation> {
+        if let Some(known) = self.cache.borrow().get(&address) {
+            return known.clone();
+        }
+        let locations = self.lookup(address);
+        let mut cache = self.cache.borrow_mut();
+        if cache.len() == CACHED_ADDRESSES {
+            cache.clear();
+        }
+        cache.insert(address, locations.clone());
+        locations
+    }
+
+    fn lookup(&self, address: u64) -> Vec<SourceLocation> {
         self.symbolizer
             .symbolize(address)
             .into_iter()
@@ -114,6 +132,9 @@ impl Programs {
         let symbolizer = Symbolizer::new(elf)
             .map_err(|error| error.to_string())?
             .with_style(NameStyle::Readable);
-        Ok(Rc::new(Program { symbolizer }))
+        Ok(Rc::new(Program {
+            symbolizer,
+            cache: RefCell::new(BTreeMap::new()),
+        }))
     }
 }

@@ -8,6 +8,11 @@
 //! [`MIN_CHUNK`], pages committed only when touched) as one more region.
 //! Regions are never unmapped; each is a first-fit `linked_list_allocator`
 //! heap, and a free goes back to the region that holds the block.
+//!
+//! Small blocks (up to [`LARGEST_CLASS`] bytes) come from power-of-two size
+//! classes in front of the first-fit heaps: a free list per class, refilled
+//! a few blocks at a time, so the many small allocations of a parser cost a
+//! pop and a push instead of a walk of the hole list.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::mem::MaybeUninit;
@@ -25,6 +30,21 @@ pub const MIN_CHUNK: usize = 4 * 1024 * 1024;
 /// Most regions besides the first.
 const MAX_REGIONS: usize = 24;
 const PAGE: usize = 4096;
+/// Size classes: 16, 32, ... bytes up to this.
+pub const LARGEST_CLASS: usize = 2048;
+const SMALLEST_CLASS: usize = 16;
+const CLASSES: usize = 8;
+const _: () = assert!(SMALLEST_CLASS << (CLASSES - 1) == LARGEST_CLASS);
+
+/// The class of a layout (`None`: too big for the classes).
+fn class_of(layout: Layout) -> Option<usize> {
+    let size = layout
+        .size()
+        .max(layout.align())
+        .max(SMALLEST_CLASS)
+        .next_power_of_two();
+    (size <= LARGEST_CLASS).then(|| (size / SMALLEST_CLASS).trailing_zeros() as usize)
+}
 
 struct State {
     first: Heap,
@@ -32,6 +52,9 @@ struct State {
     count: usize,
     /// The VMAR growth maps into (`None`: no growth).
     vmar: Option<HandleValue>,
+    /// Per class, the address of the first free block (0: none); each free
+    /// block holds the address of the next.
+    free: [usize; CLASSES],
 }
 
 /// The global allocator.
@@ -48,6 +71,7 @@ impl GrowingHeap {
                 more: [EMPTY; MAX_REGIONS],
                 count: 0,
                 vmar: None,
+                free: [0; CLASSES],
             }),
         }
     }
@@ -58,6 +82,44 @@ fn contains(heap: &Heap, ptr: *mut u8) -> bool {
 }
 
 impl State {
+    /// A block of size class `class`.
+    fn allocate_small(&mut self, class: usize) -> Option<NonNull<u8>> {
+        if self.free[class] == 0 {
+            self.refill(class)?;
+        }
+        let block = self.free[class];
+        // SAFETY: a free block of this class (pushed by `refill` or
+        // `deallocate_small`): at least 16 bytes, aligned to its size, owned
+        // by the free list, holding the next free block's address.
+        self.free[class] = unsafe { (block as *const usize).read() };
+        NonNull::new(block as *mut u8)
+    }
+
+    /// Carve a chunk from the first-fit heaps into blocks of `class`.
+    fn refill(&mut self, class: usize) -> Option<()> {
+        let size = SMALLEST_CLASS << class;
+        let chunk = (size * 8).clamp(1024, 8192);
+        let layout = Layout::from_size_align(chunk, size).ok()?;
+        let start = self.allocate(layout)?.as_ptr() as usize;
+        for block in (start..start + chunk).step_by(size).rev() {
+            // SAFETY: `block` lies in the chunk just allocated for the
+            // class, aligned to `size` (at least a word); nothing else
+            // refers to it.
+            unsafe { (block as *mut usize).write(self.free[class]) };
+            self.free[class] = block;
+        }
+        Some(())
+    }
+
+    /// # Safety
+    /// `ptr` is a block of `class` that is no longer used.
+    unsafe fn deallocate_small(&mut self, ptr: NonNull<u8>, class: usize) {
+        // SAFETY: the block is the caller's to give back, aligned to its
+        // class size (at least a word).
+        unsafe { (ptr.as_ptr() as *mut usize).write(self.free[class]) };
+        self.free[class] = ptr.as_ptr() as usize;
+    }
+
     fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         if let Ok(block) = self.first.allocate_first_fit(layout) {
             return Some(block);
@@ -123,22 +185,33 @@ impl State {
     }
 }
 
-// SAFETY: every block comes from one region's first-fit allocator under the
-// lock, and goes back to the region that holds it; regions never overlap
-// (each is a separate mapping or the static first region) and never move.
+// SAFETY: every block comes, under the lock, from one region's first-fit
+// allocator (and goes back to the region that holds it) or from a size
+// class (and goes back to that class's free list: the layout names the
+// class); regions never overlap (each is a separate mapping or the static
+// first region) and never move; class blocks are carved from first-fit
+// chunks that are never given back.
 unsafe impl GlobalAlloc for GrowingHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        self.state
-            .lock()
-            .allocate(layout)
-            .map_or(core::ptr::null_mut(), NonNull::as_ptr)
+        let mut state = self.state.lock();
+        let block = match class_of(layout) {
+            Some(class) => state.allocate_small(class),
+            None => state.allocate(layout),
+        };
+        block.map_or(core::ptr::null_mut(), NonNull::as_ptr)
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if let Some(ptr) = NonNull::new(ptr) {
+        let Some(ptr) = NonNull::new(ptr) else {
+            return;
+        };
+        let mut state = self.state.lock();
+        match class_of(layout) {
             // SAFETY: GlobalAlloc's contract: `ptr` came from `alloc` with
-            // this layout.
-            unsafe { self.state.lock().deallocate(ptr, layout) }
+            // this layout, so from this class.
+            Some(class) => unsafe { state.deallocate_small(ptr, class) },
+            // SAFETY: as above, from the first-fit heaps.
+            None => unsafe { state.deallocate(ptr, layout) },
         }
     }
 }
