@@ -341,8 +341,19 @@ impl spinel_vm::PhysicalMemory for KernelMemory {
             .as_mut_ptr::<u8>();
         // SAFETY: `page` is a frame owned by a VMO (the VM only passes pages
         // it holds); the direct map covers it; the range stays inside the
-        // page (asserted); `out` is a distinct kernel buffer.
-        unsafe { core::ptr::copy_nonoverlapping(source, out.as_mut_ptr(), out.len()) };
+        // page (asserted); `out` is a distinct kernel buffer. The 4- and
+        // 8-byte cases (handles, sizes, signals) skip the memcpy call.
+        unsafe {
+            match out.len() {
+                4 => out.copy_from_slice(
+                    &core::ptr::read_unaligned(source as *const u32).to_ne_bytes(),
+                ),
+                8 => out.copy_from_slice(
+                    &core::ptr::read_unaligned(source as *const u64).to_ne_bytes(),
+                ),
+                len => core::ptr::copy_nonoverlapping(source, out.as_mut_ptr(), len),
+            }
+        }
     }
 
     fn write(&self, page: PhysAddr, offset: usize, data: &[u8]) {
@@ -352,6 +363,17 @@ impl spinel_vm::PhysicalMemory for KernelMemory {
             .as_mut_ptr::<u8>();
         // SAFETY: as in `read`; user mappings of the page may see the bytes
         // change, which is what a write to user memory means.
-        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), target, data.len()) };
+        unsafe {
+            match *data {
+                [a, b, c, d] => {
+                    core::ptr::write_unaligned(target as *mut u32, u32::from_ne_bytes([a, b, c, d]))
+                }
+                [a, b, c, d, e, f, g, h] => core::ptr::write_unaligned(
+                    target as *mut u64,
+                    u64::from_ne_bytes([a, b, c, d, e, f, g, h]),
+                ),
+                _ => core::ptr::copy_nonoverlapping(data.as_ptr(), target, data.len()),
+            }
+        }
     }
 }

@@ -19,7 +19,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use spinel_abi::thread::RegisterLayout;
 use spinel_abi::{Koid, Status};
 use spinel_hal_api::{AddressSpace as _, ExitCode, Platform, TrapKind, UserContext as _, UserExit};
-use spinel_object::{Config, IntMap, QueuedEffect, QueuedEntry, Registers};
+use spinel_object::{Config, IntMap, QueuedEffect, QueuedEntry};
 use spinel_syscall::{Devices, Outcome, System};
 use spinel_vm::Access;
 
@@ -112,13 +112,6 @@ fn elf_machine() -> u16 {
         "x86_64" => spinel_vm::elf::EM_X86_64,
         _ => spinel_vm::elf::EM_AARCH64,
     }
-}
-
-fn registers_of(context: &UserContext) -> Registers {
-    let layout = register_layout_cached();
-    let mut regs = Registers::zeroed(layout);
-    context.read_registers(&mut regs.slots[..layout.count]);
-    regs
 }
 
 /// Keep a thread's registers where handlers and debuggers read them.
@@ -463,11 +456,14 @@ fn exception(user: &UserThread, record: &spinel_hal_api::TrapRecord) {
             Err(status) => vm_status = status,
         }
     }
-    let regs = registers_of(&user.context.lock());
-    if let Err(status) = system
+    let context = user.context.lock();
+    let result = system
         .objects
-        .thread_exception(user.koid, record, &regs, vm_status)
-    {
+        .thread_exception_with(user.koid, record, vm_status, |slots| {
+            context.read_registers(slots)
+        });
+    drop(context);
+    if let Err(status) = result {
         println!(
             "[kernel] thread {} trapped in state {status:?}: {record:x?}",
             user.koid

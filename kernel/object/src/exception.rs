@@ -700,15 +700,29 @@ impl Kernel {
         regs: &Registers,
         vm_status: Status,
     ) -> Result<(), Status> {
-        if self.object_type(thread) != Some(spinel_abi::ObjectType::THREAD) {
+        self.thread_exception_with(thread, trap, vm_status, |slots| {
+            slots.copy_from_slice(&regs.slots[..slots.len()])
+        })
+    }
+
+    /// [`Kernel::thread_exception`] with the registers written in place by
+    /// `fill` (the layout's slots), once the thread is known to be able to
+    /// take the exception: the glue's way, without a copy in between.
+    pub fn thread_exception_with(
+        &mut self,
+        thread: Koid,
+        trap: &TrapRecord,
+        vm_status: Status,
+        fill: impl FnOnce(&mut [u64]),
+    ) -> Result<(), Status> {
+        let Some(Body::Thread(t)) = self.objects.get_mut(&thread).map(|e| &mut e.body) else {
             return Err(Status::NOT_FOUND);
-        }
-        let t = self.thread(thread);
+        };
         if t.lifecycle != Lifecycle::Running || t.block.is_some() || t.killed || t.parked {
             return Err(Status::BAD_STATE);
         }
-        let t = self.thread_mut(thread);
-        t.regs = *regs;
+        let count = t.regs.count;
+        fill(&mut t.regs.slots[..count]);
         t.regs_valid = true;
         self.exception_raise(
             thread,

@@ -19,8 +19,9 @@ const MAX_STATE_BYTES: usize = 1024;
 const MAX_MEMORY_BYTES: usize = 64 * 1024;
 /// Largest chunk `debug_write` / the debug link move in one call.
 const MAX_DEBUG_BYTES: usize = 4096;
-/// Channel reads up to this size use a buffer on the stack.
+/// Channel reads up to this size (bytes, handles) use buffers on the stack.
 const SMALL_BYTES: usize = 128;
+const SMALL_HANDLES: usize = 8;
 /// Largest policy array.
 const MAX_POLICIES: usize = 32;
 
@@ -171,23 +172,26 @@ impl<A: AddressSpace> System<A> {
                 ok
             }
             ObjectGetInfo => {
-                let mut buffer = Self::buffer((a[3] as usize).min(MAX_INFO_BYTES), MAX_INFO_BYTES)?;
-                self.check_out(process, a[2], buffer.len())?;
-                for ptr in [a[4], a[5]] {
-                    if ptr != 0 {
-                        self.check_out(process, ptr, 8)?;
+                let len = (a[3] as usize).min(MAX_INFO_BYTES);
+                Self::with_buffer(len, MAX_INFO_BYTES, |buffer| {
+                    self.check_out(process, a[2], buffer.len())?;
+                    for ptr in [a[4], a[5]] {
+                        if ptr != 0 {
+                            self.check_out(process, ptr, 8)?;
+                        }
                     }
-                }
-                let (actual, avail) =
-                    self.objects
-                        .sys_object_get_info(t, handle(a[0]), a[1] as u32, &mut buffer)?;
-                self.copy_out(process, a[2], &buffer)?;
-                if a[4] != 0 {
-                    self.copy_out(process, a[4], &(actual as u64).to_le_bytes())?;
-                }
-                if a[5] != 0 {
-                    self.copy_out(process, a[5], &(avail as u64).to_le_bytes())?;
-                }
+                    let (actual, avail) =
+                        self.objects
+                            .sys_object_get_info(t, handle(a[0]), a[1] as u32, buffer)?;
+                    self.copy_out(process, a[2], buffer)?;
+                    if a[4] != 0 {
+                        self.copy_out(process, a[4], &(actual as u64).to_le_bytes())?;
+                    }
+                    if a[5] != 0 {
+                        self.copy_out(process, a[5], &(avail as u64).to_le_bytes())?;
+                    }
+                    Ok(())
+                })?;
                 ok
             }
             PortCreate => {
@@ -316,16 +320,14 @@ impl<A: AddressSpace> System<A> {
                 s.objects.sys_task_suspend(t, handle(a[0]))
             }),
             ThreadReadState => {
-                let mut buffer =
-                    Self::buffer((a[3] as usize).min(MAX_STATE_BYTES), MAX_STATE_BYTES)?;
-                self.check_out(process, a[2], buffer.len())?;
-                let written = self.objects.sys_thread_read_state(
-                    t,
-                    handle(a[0]),
-                    a[1] as u32,
-                    &mut buffer,
-                )?;
-                self.copy_out(process, a[2], &buffer[..written])?;
+                let len = (a[3] as usize).min(MAX_STATE_BYTES);
+                Self::with_buffer(len, MAX_STATE_BYTES, |buffer| {
+                    self.check_out(process, a[2], buffer.len())?;
+                    let written =
+                        self.objects
+                            .sys_thread_read_state(t, handle(a[0]), a[1] as u32, buffer)?;
+                    self.copy_out(process, a[2], &buffer[..written])
+                })?;
                 ok
             }
             ThreadWriteState => {
@@ -512,8 +514,15 @@ impl<A: AddressSpace> System<A> {
             large_bytes = Self::buffer(byte_count, CHANNEL_MAX_MSG_BYTES as usize)?;
             &mut large_bytes
         };
-        let mut handles = [HandleValue::INVALID; CHANNEL_MAX_MSG_HANDLES as usize];
-        let handles = &mut handles[..num_handles.min(CHANNEL_MAX_MSG_HANDLES) as usize];
+        let handle_count = num_handles.min(CHANNEL_MAX_MSG_HANDLES) as usize;
+        let mut small_handles = [HandleValue::INVALID; SMALL_HANDLES];
+        let mut large_handles;
+        let handles: &mut [HandleValue] = if handle_count <= SMALL_HANDLES {
+            &mut small_handles[..handle_count]
+        } else {
+            large_handles = alloc::vec![HandleValue::INVALID; handle_count];
+            &mut large_handles
+        };
         self.check_out(process, a[2], bytes.len())?;
         self.check_out(process, a[3], handles.len() * 4)?;
         for ptr in [a[6], a[7]] {
@@ -536,11 +545,21 @@ impl<A: AddressSpace> System<A> {
         {
             Ok(sizes) => {
                 self.copy_out(process, a[2], &bytes[..sizes.bytes])?;
-                let mut raw = [0u8; CHANNEL_MAX_MSG_HANDLES as usize * 4];
-                for (chunk, h) in raw.chunks_exact_mut(4).zip(&handles[..sizes.handles]) {
-                    chunk.copy_from_slice(&h.raw().to_le_bytes());
-                }
-                self.copy_out(process, a[3], &raw[..sizes.handles * 4])?;
+                let raw: alloc::vec::Vec<u8>;
+                let mut small_raw = [0u8; SMALL_HANDLES * 4];
+                let raw: &[u8] = if sizes.handles <= SMALL_HANDLES {
+                    for (chunk, h) in small_raw.chunks_exact_mut(4).zip(&handles[..sizes.handles]) {
+                        chunk.copy_from_slice(&h.raw().to_le_bytes());
+                    }
+                    &small_raw[..sizes.handles * 4]
+                } else {
+                    raw = handles[..sizes.handles]
+                        .iter()
+                        .flat_map(|h| h.raw().to_le_bytes())
+                        .collect();
+                    &raw
+                };
+                self.copy_out(process, a[3], raw)?;
                 write_sizes(self, sizes.bytes, sizes.handles)?;
                 Ok(status(Ok(())))
             }

@@ -98,6 +98,23 @@ impl<A: AddressSpace> System<A> {
         space.check(ptr, len, Access::Write)
     }
 
+    /// A zeroed kernel buffer of `len` bytes, refusing more than `cap`,
+    /// given to `fill`: on the stack when it is small (a register set, a
+    /// record), on the heap otherwise.
+    pub(crate) fn with_buffer<R>(
+        len: usize,
+        cap: usize,
+        fill: impl FnOnce(&mut [u8]) -> Result<R, Status>,
+    ) -> Result<R, Status> {
+        const SMALL: usize = 288;
+        if len <= SMALL {
+            let mut buffer = [0u8; SMALL];
+            fill(&mut buffer[..len])
+        } else {
+            fill(&mut Self::buffer(len, cap)?)
+        }
+    }
+
     /// A zeroed kernel buffer of `len` bytes, refusing more than `cap`.
     pub(crate) fn buffer(len: usize, cap: usize) -> Result<Vec<u8>, Status> {
         if len > cap {
