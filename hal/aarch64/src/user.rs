@@ -406,9 +406,9 @@ impl spinel_hal_api::UserContext for UserContext {
     }
 
     fn syscall_args(&self) -> [u64; 8] {
-        let mut args = [0; 8];
-        args.copy_from_slice(&self.registers.x[..8]);
-        args
+        let x = &self.registers.x;
+        // Element by element: loads and stores in pairs, no memcpy call.
+        [x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]]
     }
 
     fn set_syscall_result(&mut self, value: u64) {

@@ -6,7 +6,7 @@
 //! back in `rax`; `rcx` and `r11` are clobbered by the instruction itself.
 
 use core::fmt;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use spinel_hal_api::{TrapKind, TrapRecord, UserExit};
 use x86_64::registers::model_specific::{FsBase, GsBase};
@@ -23,6 +23,11 @@ const RFLAGS_TRAP: u64 = 1 << 8;
 /// What user mode may set: the arithmetic flags, TF (single-step, for
 /// debuggers), DF, AC (alignment checking) and ID. Never IF, IOPL, NT, RF.
 const RFLAGS_USER_MASK: u64 = 0x0000_0000_0024_0dd5;
+
+/// The FS and GS base MSRs as the last return from user mode left them
+/// (a non-canonical value until then: written on the first entry).
+static CPU_FS_BASE: AtomicU64 = AtomicU64::new(u64::MAX);
+static CPU_GS_BASE: AtomicU64 = AtomicU64::new(u64::MAX);
 
 /// End of the lower half (the first non-canonical address).
 const LOWER_HALF_END: u64 = 1 << 47;
@@ -110,12 +115,18 @@ impl UserContext {
         cpu::set_kernel_stack(frame_top);
         entry::USER_FRAME_TOP.store(frame_top, Ordering::Relaxed);
         let (mut fs_base, mut gs_base) = (FsBase::MSR, GsBase::MSR);
+        // Only bases that differ from what the CPU holds are written (the
+        // MSRs keep the last thread's values; nothing else touches them).
         // SAFETY: both bases are canonical (`set_register` refuses anything
         // else and the CPU never reports anything else); the kernel uses
         // neither segment.
         unsafe {
-            fs_base.write(self.fs_base);
-            gs_base.write(self.gs_base);
+            if self.fs_base != CPU_FS_BASE.load(Ordering::Relaxed) {
+                fs_base.write(self.fs_base);
+            }
+            if self.gs_base != CPU_GS_BASE.load(Ordering::Relaxed) {
+                gs_base.write(self.gs_base);
+            }
         }
         // sysret is cheaper but restores neither rcx nor r11, so it only
         // returns from a system call (which clobbers both anyway). It is
@@ -143,6 +154,8 @@ impl UserContext {
             self.fs_base = fs_base.read();
             self.gs_base = gs_base.read();
         }
+        CPU_FS_BASE.store(self.fs_base, Ordering::Relaxed);
+        CPU_GS_BASE.store(self.gs_base, Ordering::Relaxed);
     }
 }
 

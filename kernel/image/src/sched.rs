@@ -40,6 +40,8 @@ struct Scheduler {
     threads: Vec<Option<Thread>>,
     current: ThreadId,
     run_queue: VecDeque<ThreadId>,
+    /// Some thread died and has not been reaped yet.
+    dead: bool,
 }
 
 // SAFETY: there is one CPU and the kernel runs with interrupts disabled, so the
@@ -59,6 +61,7 @@ pub fn init() {
         threads: alloc::vec![Some(boot)],
         current: 0,
         run_queue: VecDeque::new(),
+        dead: false,
     });
 }
 
@@ -154,8 +157,10 @@ fn switch_away(new_state: State) {
             .as_mut()
             .expect("the running thread exists")
             .state = new_state;
-        if new_state == State::Runnable {
-            scheduler.run_queue.push_back(current);
+        match new_state {
+            State::Runnable => scheduler.run_queue.push_back(current),
+            State::Dead => scheduler.dead = true,
+            _ => {}
         }
     }
     loop {
@@ -164,9 +169,16 @@ fn switch_away(new_state: State) {
             let scheduler = guard.as_mut().expect("sched::init runs first");
             let current = scheduler.current;
             // Reap threads that died earlier (never the running one: its stack is in use).
-            for (id, slot) in scheduler.threads.iter_mut().enumerate() {
-                if id != current && slot.as_ref().is_some_and(|t| t.state == State::Dead) {
-                    *slot = None;
+            if scheduler.dead {
+                scheduler.dead = false;
+                for (id, slot) in scheduler.threads.iter_mut().enumerate() {
+                    if slot.as_ref().is_some_and(|t| t.state == State::Dead) {
+                        if id == current {
+                            scheduler.dead = true;
+                        } else {
+                            *slot = None;
+                        }
+                    }
                 }
             }
             let next = loop {

@@ -15,7 +15,7 @@ use crate::arch::{AddressSpace, Arch, UserContext};
 use crate::memory::KERNEL_MEMORY;
 use crate::{println, sched};
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use spinel_abi::thread::RegisterLayout;
 use spinel_abi::{Koid, Status};
 use spinel_hal_api::{AddressSpace as _, ExitCode, Platform, TrapKind, UserContext as _, UserExit};
@@ -58,17 +58,12 @@ struct UserThread {
     /// an effect to it (only while it is off the CPU): a Run effect loads
     /// the registers the object layer gives it right here.
     context: spin::Mutex<UserContext>,
-    control: spin::Mutex<Control>,
-    kthread: spin::Once<sched::ThreadId>,
-}
-
-#[derive(Default)]
-struct Control {
     /// The object layer lets it run user code (and its context is set up
-    /// for that).
-    runnable: bool,
+    /// for that). Changed only with the system lock held.
+    runnable: AtomicBool,
     /// The object layer is done with it: tear down.
-    exited: bool,
+    exited: AtomicBool,
+    kthread: spin::Once<sched::ThreadId>,
 }
 
 /// The devices system calls reach.
@@ -239,16 +234,14 @@ fn apply(system: &mut System<AddressSpace>) {
                 let Some(user) = user_thread(thread) else {
                     continue;
                 };
-                let mut control = user.control.lock();
-                if control.runnable {
-                    control.runnable = false;
+                if user.runnable.swap(false, Ordering::Relaxed) {
                     save_registers(system, thread, &user.context.lock());
                 }
             }
             QueuedEffect::Run { thread, entry } => match user_thread(thread) {
                 Some(user) => {
                     prepare(system, &user, entry);
-                    user.control.lock().runnable = true;
+                    user.runnable.store(true, Ordering::Relaxed);
                     if let Some(&kthread) = user.kthread.get() {
                         sched::wake(kthread);
                     }
@@ -261,7 +254,7 @@ fn apply(system: &mut System<AddressSpace>) {
                 let Some(user) = user_thread(thread) else {
                     continue;
                 };
-                user.control.lock().exited = true;
+                user.exited.store(true, Ordering::Relaxed);
                 if let Some(&kthread) = user.kthread.get() {
                     sched::wake(kthread);
                 }
@@ -343,10 +336,8 @@ fn spawn_user_thread(system: &System<AddressSpace>, koid: Koid) {
         koid,
         process,
         context: spin::Mutex::new(context),
-        control: spin::Mutex::new(Control {
-            runnable: true,
-            exited: false,
-        }),
+        runnable: AtomicBool::new(true),
+        exited: AtomicBool::new(false),
         kthread: spin::Once::new(),
     });
     THREADS.lock().insert(koid, user.clone());
@@ -360,15 +351,12 @@ fn user_thread_main(user: Arc<UserThread>) {
     loop {
         // Wait until the object layer lets the thread run (or ends it).
         loop {
-            {
-                let control = user.control.lock();
-                if control.exited {
-                    THREADS.lock().remove(&user.koid);
-                    return;
-                }
-                if control.runnable {
-                    break;
-                }
+            if user.exited.load(Ordering::Relaxed) {
+                THREADS.lock().remove(&user.koid);
+                return;
+            }
+            if user.runnable.load(Ordering::Relaxed) {
+                break;
             }
             sched::block_current();
         }
@@ -390,8 +378,7 @@ fn activate_space(user: &UserThread) {
 
 /// Still allowed to run user code?
 fn may_run(user: &UserThread) -> bool {
-    let control = user.control.lock();
-    control.runnable && !control.exited
+    user.runnable.load(Ordering::Relaxed) && !user.exited.load(Ordering::Relaxed)
 }
 
 /// Run user code until the object layer parks or ends the thread.

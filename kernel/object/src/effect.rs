@@ -56,21 +56,34 @@ impl Registers {
 
     /// The slots as `thread_read_state` returns them (`count * 8` bytes).
     pub fn write_bytes(&self, out: &mut [u8]) -> usize {
-        for (i, slot) in self.as_slice().iter().enumerate() {
-            out[i * 8..i * 8 + 8].copy_from_slice(&slot.to_le_bytes());
+        // Word by word into an aligned buffer, then one copy: `out` may sit
+        // anywhere, and targets that refuse unaligned words (aarch64 here)
+        // would otherwise go a byte at a time.
+        let n = self.count * 8;
+        let mut bytes = WordBytes([0; MAX_GENERAL_REGS * 8]);
+        for (chunk, slot) in bytes.0.chunks_exact_mut(8).zip(self.as_slice()) {
+            chunk.copy_from_slice(&slot.to_le_bytes());
         }
-        self.count * 8
+        out[..n].copy_from_slice(&bytes.0[..n]);
+        n
     }
 
     /// Replace the slots from `thread_write_state` bytes (exactly `count * 8`).
     pub fn read_bytes(&mut self, bytes: &[u8]) {
-        for (i, chunk) in bytes.chunks_exact(8).take(self.count).enumerate() {
+        let n = bytes.len().min(self.count * 8) / 8 * 8;
+        let mut words = WordBytes([0; MAX_GENERAL_REGS * 8]);
+        words.0[..n].copy_from_slice(&bytes[..n]);
+        for (slot, chunk) in self.slots.iter_mut().zip(words.0[..n].chunks_exact(8)) {
             let mut word = [0; 8];
             word.copy_from_slice(chunk);
-            self.slots[i] = u64::from_le_bytes(word);
+            *slot = u64::from_le_bytes(word);
         }
     }
 }
+
+/// Register bytes in a word-aligned buffer.
+#[repr(C, align(8))]
+struct WordBytes([u8; MAX_GENERAL_REGS * 8]);
 
 /// The result data of a system call that blocked and has now finished.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

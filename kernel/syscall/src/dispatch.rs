@@ -67,7 +67,7 @@ impl<A: AddressSpace> System<A> {
         let Some(call) = Syscall::from_number(number) else {
             return status(Err(Status::BAD_SYSCALL));
         };
-        match self.call(thread, process, call, args) {
+        match self.call(thread, process, call, &args) {
             Ok(outcome) => {
                 if outcome == Outcome::Blocked {
                     self.pending.insert(thread, Pending { call, args });
@@ -101,7 +101,7 @@ impl<A: AddressSpace> System<A> {
         t: Koid,
         process: Koid,
         call: Syscall,
-        a: [u64; 8],
+        a: &[u64; 8],
     ) -> Result<Outcome, Status> {
         use Syscall::*;
         let ok = Ok(status(Ok(())));
@@ -502,7 +502,7 @@ impl<A: AddressSpace> System<A> {
         }
     }
 
-    fn channel_read(&mut self, t: Koid, process: Koid, a: [u64; 8]) -> Result<Outcome, Status> {
+    fn channel_read(&mut self, t: Koid, process: Koid, a: &[u64; 8]) -> Result<Outcome, Status> {
         let (num_bytes, num_handles) = (a[4] as u32, a[5] as u32);
         // Small reads (the usual case) use buffers on the stack.
         let byte_count = num_bytes.min(CHANNEL_MAX_MSG_BYTES) as usize;
@@ -572,7 +572,7 @@ impl<A: AddressSpace> System<A> {
         }
     }
 
-    fn vmar_map(&mut self, t: Koid, process: Koid, a: [u64; 8]) -> Result<Outcome, Status> {
+    fn vmar_map(&mut self, t: Koid, process: Koid, a: &[u64; 8]) -> Result<Outcome, Status> {
         let options = a[1] as u32;
         if options & !VM_MAP_OPTIONS != 0 {
             return Err(Status::INVALID_ARGS);
