@@ -11,8 +11,44 @@ use crate::object::Body;
 
 #[derive(Debug)]
 pub(crate) struct Message {
-    pub bytes: Vec<u8>,
+    pub bytes: MessageBytes,
     pub handles: Vec<Handle>,
+}
+
+/// A message's bytes: inline when few (exception reports, small requests,
+/// the usual one-byte pings), so that most messages allocate nothing for
+/// them.
+#[derive(Debug)]
+pub(crate) enum MessageBytes {
+    Inline { len: u8, data: [u8; INLINE_BYTES] },
+    Heap(Vec<u8>),
+}
+
+const INLINE_BYTES: usize = 24;
+
+impl From<&[u8]> for MessageBytes {
+    fn from(bytes: &[u8]) -> Self {
+        if bytes.len() <= INLINE_BYTES {
+            let mut data = [0; INLINE_BYTES];
+            data[..bytes.len()].copy_from_slice(bytes);
+            MessageBytes::Inline {
+                len: bytes.len() as u8,
+                data,
+            }
+        } else {
+            MessageBytes::Heap(bytes.to_vec())
+        }
+    }
+}
+
+impl core::ops::Deref for MessageBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            MessageBytes::Inline { len, data } => &data[..usize::from(*len)],
+            MessageBytes::Heap(bytes) => bytes,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -109,7 +145,7 @@ impl Kernel {
         self.channel_enqueue(
             theirs,
             Message {
-                bytes: bytes.to_vec(),
+                bytes: MessageBytes::from(bytes),
                 handles,
             },
         );

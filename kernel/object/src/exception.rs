@@ -17,7 +17,7 @@ use spinel_abi::{ExceptionInfo, ExceptionReport, Koid, PortPacket, Rights, Signa
 use spinel_hal_api::{ArchFacts, TrapKind, TrapRecord};
 
 use crate::Kernel;
-use crate::channel::Message;
+use crate::channel::{Message, MessageBytes};
 use crate::effect::Registers;
 use crate::handle::Handle;
 use crate::object::Body;
@@ -551,7 +551,7 @@ impl Kernel {
                 self.channel_enqueue(
                     user_end,
                     Message {
-                        bytes: info.to_bytes().to_vec(),
+                        bytes: MessageBytes::from(&info.to_bytes()[..]),
                         handles: vec![handle],
                     },
                 );

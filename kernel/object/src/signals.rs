@@ -41,16 +41,23 @@ impl Kernel {
         }
         entry.signals = new;
         let rising = new.difference(old);
+        // The first observer hit (the usual only one) is kept aside, so
+        // that nothing is allocated unless several fire.
+        let mut first = None;
         let mut fired = Vec::new();
         entry.observers.retain(|o| {
             let edge = matches!(o.kind, ObserverKind::Async { options, .. } if options & WAIT_ASYNC_EDGE != 0);
             let hit = if edge { rising.intersects(o.mask) } else { new.intersects(o.mask) };
             if hit {
-                fired.push(*o);
+                if first.is_none() {
+                    first = Some(*o);
+                } else {
+                    fired.push(*o);
+                }
             }
             !hit
         });
-        for o in fired {
+        for o in first.into_iter().chain(fired) {
             self.fire_observer(o, new);
         }
     }

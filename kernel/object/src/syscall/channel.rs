@@ -8,7 +8,7 @@ use spinel_abi::policy::POL_NEW_CHANNEL;
 use spinel_abi::{HandleValue, Koid, ObjectType, Rights, Status};
 
 use crate::Kernel;
-use crate::channel::Message;
+use crate::channel::{Message, MessageBytes};
 
 /// Sizes of a message read (or, with BUFFER_TOO_SMALL, of the one waiting).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -111,7 +111,7 @@ impl Kernel {
         self.channel_enqueue(
             peer,
             Message {
-                bytes: bytes.to_vec(),
+                bytes: MessageBytes::from(bytes),
                 handles: taken,
             },
         );
