@@ -844,6 +844,10 @@ impl Agent {
     }
 
     fn detach(&mut self, pid: Koid, leave_stopped: bool) -> Outcome {
+        // Exceptions already queued (a step that just finished) are taken
+        // first: closing the channel over them would pass them on.
+        let generation = self.attached(pid)?.generation & 0x3fff;
+        self.on_debugger_channel(pid, generation);
         let target = self.attached_mut(pid)?;
         // Breakpoints go: with no debugger, a hit would kill the process.
         for planted in core::mem::take(&mut target.breakpoints) {
