@@ -29,9 +29,14 @@ fn handle(value: u64) -> HandleValue {
     HandleValue(value as u32)
 }
 
-/// Deadlines are signed nanoseconds; anything negative is already past.
+/// Deadlines are signed nanoseconds; anything negative is already past,
+/// and `INT64_MAX` (user space's `TIME_INFINITE`) never comes: the object
+/// layer's TIME_INFINITE, so that an endless wait sets no timer.
 fn deadline(value: u64) -> u64 {
-    (value as i64).max(0) as u64
+    match value as i64 {
+        i64::MAX => spinel_abi::object::TIME_INFINITE,
+        value => value.max(0) as u64,
+    }
 }
 
 fn status(result: Result<(), Status>) -> Outcome {

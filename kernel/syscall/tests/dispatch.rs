@@ -422,6 +422,29 @@ fn blocked_waits_write_their_outputs_when_they_finish() {
 }
 
 #[test]
+fn an_endless_wait_sets_no_timer_and_a_finite_one_does() {
+    let mut w = world();
+    assert_eq!(w.status(Syscall::PortCreate, &[0, w.scratch]), Status::OK);
+    let port = w.u32_at(w.scratch) as u64;
+    let packet = w.scratch + 64;
+    // User space's TIME_INFINITE is INT64_MAX.
+    assert_eq!(
+        w.call(Syscall::PortWait, &[port, i64::MAX as u64, packet]),
+        Outcome::Blocked
+    );
+    assert_eq!(w.system.objects.next_deadline(), None);
+    let mut w = world();
+    assert_eq!(w.status(Syscall::PortCreate, &[0, w.scratch]), Status::OK);
+    let port = w.u32_at(w.scratch) as u64;
+    let deadline = i64::MAX as u64 - 1;
+    assert_eq!(
+        w.call(Syscall::PortWait, &[port, deadline, packet]),
+        Outcome::Blocked
+    );
+    assert_eq!(w.system.objects.next_deadline(), Some(deadline));
+}
+
+#[test]
 fn the_debug_link_is_readable_from_its_interrupt_until_a_read_drains_it() {
     let mut w = world();
     let (bytes, handles, actual) = (w.scratch, w.scratch + 1024, w.scratch + 2048);
