@@ -7,10 +7,12 @@
 //!   map and the tests implement over plain vectors.
 //! - **User memory is never touched directly.** Every access the kernel makes
 //!   on behalf of a process (syscall arguments, `process_read_memory`, the
-//!   loader) goes through [`VmSpace::read`] / [`VmSpace::write`], which look
-//!   the address up in the process's mappings and copy through physical
-//!   pages. A bad pointer is an error status, never a kernel fault, and
-//!   SMAP/PAN never need relaxing.
+//!   loader) goes through [`VmSpace::read`] / [`VmSpace::write`], which find
+//!   the physical pages through the process's page tables (a one-entry
+//!   cache in front) when they are present with the access allowed, and
+//!   otherwise through its mappings (committing pages on the way), and copy
+//!   through the physical pages. A bad pointer is an error status, never a
+//!   kernel fault, and SMAP/PAN never need relaxing.
 //! - **Pages on demand.** A VMO commits a zeroed page the first time it is
 //!   touched, by a user fault or a kernel copy alike.
 #![cfg_attr(not(any(test, feature = "fake")), no_std)]
