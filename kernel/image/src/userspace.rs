@@ -395,21 +395,23 @@ fn run_until_parked(user: &UserThread) {
 }
 
 fn system_call(user: &UserThread) {
-    let (number, args) = {
-        let context = user.context.lock();
-        (context.syscall_number(), context.syscall_args())
-    };
+    // The caller's context stays locked through the call (which never
+    // reaches the glue), and is released before the effects, which may
+    // touch it.
+    let mut context = user.context.lock();
+    let (number, args) = (context.syscall_number(), context.syscall_args());
     let mut guard = SYSTEM.lock();
     let system = guard.as_mut().expect("the system is up");
     // A call that may raise POLICY_ERROR parks the caller in an exception;
     // its handler then sees the registers of the call.
     if may_raise_policy_exception(number) {
-        save_registers(system, user.koid, &user.context.lock());
+        save_registers(system, user.koid, &context);
     }
     let outcome = system.syscall_in(user.koid, user.process, number, args);
     if let Outcome::Return(value) = outcome {
-        user.context.lock().set_syscall_result(value);
+        context.set_syscall_result(value);
     }
+    drop(context);
     if system.objects.has_effects() {
         apply(system);
     }
