@@ -148,8 +148,9 @@ impl Kernel {
         !self.effects.is_empty()
     }
 
-    /// An [`Effect`] with the registers its run entry loads.
-    fn materialize(&self, effect: QueuedEffect) -> Effect {
+    /// An [`Effect`] with the registers its run entry loads (those the
+    /// object layer holds for the thread now).
+    pub fn materialize(&self, effect: QueuedEffect) -> Effect {
         match effect {
             QueuedEffect::Park { thread } => Effect::Park { thread },
             QueuedEffect::Exit { thread } => Effect::Exit { thread },

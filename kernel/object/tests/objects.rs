@@ -612,7 +612,6 @@ fn process_held_only_by_its_own_bootstrap_message_exits_cleanly() {
 fn next_effect_agrees_with_take_effects() {
     use spinel_abi::exception::EXCEPTION_STATE_HANDLED;
     use spinel_hal_api::TrapKind;
-    use spinel_object::{QueuedEffect, QueuedEntry};
     fn scene(w: &mut World, step: usize) {
         let p = match step {
             0 => return,
@@ -658,36 +657,7 @@ fn next_effect_agrees_with_take_effects() {
         let taken = a.effects();
         let mut drained = Vec::new();
         while let Some(effect) = b.k.next_effect() {
-            drained.push(match effect {
-                QueuedEffect::Park { thread } => Effect::Park { thread },
-                QueuedEffect::Exit { thread } => Effect::Exit { thread },
-                QueuedEffect::ProcessExited {
-                    process,
-                    return_code,
-                } => Effect::ProcessExited {
-                    process,
-                    return_code,
-                },
-                QueuedEffect::Run { thread, entry } => {
-                    let regs = || *b.k.thread_registers_ref(thread).unwrap();
-                    let entry = match entry {
-                        QueuedEntry::Start => RunEntry::Start(regs()),
-                        QueuedEntry::Registers {
-                            syscall_status,
-                            single_step,
-                        } => RunEntry::Registers {
-                            regs: regs(),
-                            syscall_status,
-                            single_step,
-                        },
-                        QueuedEntry::Syscall { status, completion } => {
-                            RunEntry::Syscall { status, completion }
-                        }
-                        QueuedEntry::Continue => RunEntry::Continue,
-                    };
-                    Effect::Run { thread, entry }
-                }
-            });
+            drained.push(b.k.materialize(effect));
         }
         assert!(!b.k.has_effects());
         assert_eq!(taken, drained, "step {step}");
