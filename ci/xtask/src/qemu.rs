@@ -154,27 +154,8 @@ pub fn run(guest: &Guest<'_>, timeout_s: u64, live: bool) -> Result<Outcome, Str
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", qemu_binary(guest.arch)))?;
     let console = Arc::new(Mutex::new(Vec::new()));
-    let reader = {
-        let console = console.clone();
-        let mut stdout = child.stdout.take().expect("stdout is piped");
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stdout.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                if live {
-                    let mut out = std::io::stdout().lock();
-                    let _ = out.write_all(&buf[..n]);
-                    let _ = out.flush();
-                }
-                console
-                    .lock()
-                    .expect("console lock")
-                    .extend_from_slice(&buf[..n]);
-            }
-        })
-    };
+    let echo = if live { Echo::Stdout } else { Echo::Quiet };
+    let reader = read_console(&mut child, console.clone(), echo_sink(&echo)?);
     let timeout = Duration::from_secs(timeout_s);
     let status = loop {
         if let Some(status) = child
@@ -274,43 +255,62 @@ pub fn spawn(guest: &Guest<'_>, echo: Echo) -> Result<Running, String> {
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", qemu_binary(guest.arch)))?;
     let console = Arc::new(Mutex::new(Vec::new()));
-    let mut file = match &echo {
-        Echo::File(path) => Some(
-            std::fs::File::create(path)
-                .map_err(|e| format!("cannot create {}: {e}", path.display()))?,
-        ),
-        _ => None,
-    };
-    let to_stdout = matches!(echo, Echo::Stdout);
-    let reader = {
-        let console = console.clone();
-        let mut stdout = child.stdout.take().expect("stdout is piped");
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stdout.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                if to_stdout {
-                    let mut out = std::io::stdout().lock();
-                    let _ = out.write_all(&buf[..n]);
-                    let _ = out.flush();
-                }
-                if let Some(file) = &mut file {
-                    let _ = file.write_all(&buf[..n]);
-                    let _ = file.flush();
-                }
-                console
-                    .lock()
-                    .expect("console lock")
-                    .extend_from_slice(&buf[..n]);
-            }
-        })
-    };
+    let reader = read_console(&mut child, console.clone(), echo_sink(&echo)?);
     Ok(Running {
         child,
         console,
         reader: Some(reader),
+    })
+}
+
+/// Where a console echo goes, opened.
+enum Sink {
+    None,
+    Stdout,
+    File(std::fs::File),
+}
+
+fn echo_sink(echo: &Echo) -> Result<Sink, String> {
+    Ok(match echo {
+        Echo::Stdout => Sink::Stdout,
+        Echo::File(path) => Sink::File(
+            std::fs::File::create(path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?,
+        ),
+        Echo::Quiet => Sink::None,
+    })
+}
+
+/// A thread that collects QEMU's console into `console`, echoing it to `sink`.
+fn read_console(
+    child: &mut Child,
+    console: Arc<Mutex<Vec<u8>>>,
+    mut sink: Sink,
+) -> std::thread::JoinHandle<()> {
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            match &mut sink {
+                Sink::None => {}
+                Sink::Stdout => {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(&buf[..n]);
+                    let _ = out.flush();
+                }
+                Sink::File(file) => {
+                    let _ = file.write_all(&buf[..n]);
+                    let _ = file.flush();
+                }
+            }
+            console
+                .lock()
+                .expect("console lock")
+                .extend_from_slice(&buf[..n]);
+        }
     })
 }
 
