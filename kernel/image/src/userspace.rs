@@ -370,9 +370,18 @@ fn activate_space(user: &UserThread) {
         return;
     }
     let guard = SYSTEM.lock();
-    if let Some(space) = guard.as_ref().and_then(|s| s.space(user.process)) {
-        space.arch().activate();
-        ACTIVE_SPACE.store(user.process, Ordering::Relaxed);
+    match guard.as_ref().and_then(|s| s.space(user.process)) {
+        Some(space) => {
+            space.arch().activate();
+            ACTIVE_SPACE.store(user.process, Ordering::Relaxed);
+        }
+        // A process that never mapped anything has no space yet: it runs
+        // in the empty one, never in whichever process's ran last.
+        None if ACTIVE_SPACE.load(Ordering::Relaxed) != 0 => {
+            kernel_only_space().activate();
+            ACTIVE_SPACE.store(0, Ordering::Relaxed);
+        }
+        None => {}
     }
 }
 

@@ -95,6 +95,10 @@ const TESTS: &[Test] = &[
         vmo_shared_between_processes,
     ),
     Test::new(
+        "vm_empty_process_runs_in_no_other_space",
+        empty_process_runs_in_no_other_space,
+    ),
+    Test::new(
         "vm_demand_paging_of_a_large_mapping",
         demand_paging_of_a_large_mapping,
     ),
@@ -268,6 +272,48 @@ fn shared_child(startup: &mut Startup) -> i64 {
             2
         }
     }
+}
+
+extern "C" fn exit_42(_: u64, _: u64) -> ! {
+    zx::process_exit(42)
+}
+
+/// A process that never mapped anything has no address space of its own,
+/// and must not run in another's: started at one of *our* functions (which
+/// would exit with 42 here), its thread faults at once and is killed.
+fn empty_process_runs_in_no_other_space() -> TestResult {
+    const STACK: u64 = 16 * 1024;
+    let job = check!(fixture().job.create_child())?;
+    let stack = check!(Vmo::create(STACK))?;
+    let base = check!(
+        fixture()
+            .vmar
+            .map(VM_PERM_READ | VM_PERM_WRITE, 0, &stack, 0, STACK)
+    )?;
+    // Our page tables hold the stack's pages (the intruder's faults would
+    // otherwise end it whichever space it ran in).
+    check!(stack.write(&[0; STACK as usize], 0))?;
+    for page in (0..STACK).step_by(4096) {
+        // SAFETY: the mapping is ours, STACK bytes, readable and writable.
+        unsafe { core::ptr::write_volatile((base + page) as *mut u8, 0) };
+    }
+    let (process, _vmar) = check!(job.create_process(b"empty"))?;
+    let thread = check!(process.create_thread(b"intruder"))?;
+    check!(process.start(
+        &thread,
+        exit_42 as *const () as u64,
+        zx::arch::initial_stack_pointer(base + STACK),
+        zx::Handle::invalid(),
+        0,
+    ))?;
+    check!(process.wait_one(Signals::PROCESS_TERMINATED, zx::deadline_after(2000 * MS)))?;
+    ensure_eq!(
+        check!(process.info())?.return_code,
+        zx::abi::object::TASK_RETCODE_EXCEPTION_KILL,
+        "the empty process ran code of another address space"
+    );
+    check!(fixture().vmar.unmap(base, STACK))?;
+    Ok(())
 }
 
 fn demand_paging_of_a_large_mapping() -> TestResult {
