@@ -585,7 +585,7 @@ impl<A: AddressSpace> System<A> {
         let flags = perm_flags(options)?;
         let needed = vmar_rights(options);
         let (target, _) = self.objects.vmar_of(t, handle(a[0]), needed)?;
-        let (vmo, _) = self
+        let (vmo, have) = self
             .objects
             .vmo_of(t, handle(a[3]), needed.union(Rights::MAP))?;
         self.check_out(process, a[6], 8)?;
@@ -594,7 +594,15 @@ impl<A: AddressSpace> System<A> {
         } else {
             None
         };
-        let address = self.space_for(target)?.map(at, vmo, a[4], a[5], flags)?;
+        // vmar_protect may later grant what the VMO handle allows, no more.
+        let max = PageFlags {
+            write: have.contains(Rights::WRITE),
+            execute: have.contains(Rights::EXECUTE),
+            user: true,
+        };
+        let address = self
+            .space_for(target)?
+            .map_with_max(at, vmo, a[4], a[5], flags, max)?;
         self.copy_out(process, a[6], &address.to_le_bytes())?;
         Ok(status(Ok(())))
     }

@@ -31,6 +31,9 @@ pub struct Mapping {
     pub vmo: Arc<Vmo>,
     pub vmo_offset: u64,
     pub flags: PageFlags,
+    /// The most `protect` may grant: what the VMO handle the mapping was
+    /// made with allowed (never write for a read-only VMO).
+    pub max: PageFlags,
 }
 
 impl Mapping {
@@ -75,6 +78,11 @@ fn page_range(addr: u64, len: u64) -> Result<(u64, u64), Status> {
         return Err(Status::INVALID_ARGS);
     }
     Ok((addr, end))
+}
+
+/// Whether `flags` asks for nothing `max` lacks.
+fn within(flags: PageFlags, max: PageFlags) -> bool {
+    (!flags.write || max.write) && (!flags.execute || max.execute)
 }
 
 impl<A: AddressSpace> VmSpace<A> {
@@ -146,7 +154,8 @@ impl<A: AddressSpace> VmSpace<A> {
     }
 
     /// Map `len` bytes of `vmo` from `vmo_offset`, at `addr` or wherever
-    /// there is room. Pages are filled in on first touch.
+    /// there is room. Pages are filled in on first touch. `protect` may
+    /// not grant more than `flags` later.
     pub fn map(
         &mut self,
         addr: Option<u64>,
@@ -155,12 +164,34 @@ impl<A: AddressSpace> VmSpace<A> {
         len: u64,
         flags: PageFlags,
     ) -> Result<u64, Status> {
+        self.map_with_max(addr, vmo, vmo_offset, len, flags, flags)
+    }
+
+    /// [`VmSpace::map`], with `max` the most `protect` may grant later (the
+    /// rights of the VMO handle it was made with): `flags` must be within
+    /// it, and a read-only VMO is never writable.
+    pub fn map_with_max(
+        &mut self,
+        addr: Option<u64>,
+        vmo: Arc<Vmo>,
+        vmo_offset: u64,
+        len: u64,
+        flags: PageFlags,
+        max: PageFlags,
+    ) -> Result<u64, Status> {
         if len == 0
             || !vmo_offset.is_multiple_of(PAGE)
             || !flags.user
             || (flags.write && flags.execute)
         {
             return Err(Status::INVALID_ARGS);
+        }
+        let max = PageFlags {
+            write: max.write && vmo.is_writable(),
+            ..max
+        };
+        if !within(flags, max) {
+            return Err(Status::ACCESS_DENIED);
         }
         let len = len.next_multiple_of(PAGE);
         if vmo_offset
@@ -187,6 +218,7 @@ impl<A: AddressSpace> VmSpace<A> {
                 vmo,
                 vmo_offset,
                 flags,
+                max,
             },
         );
         Ok(start)
@@ -207,6 +239,7 @@ impl<A: AddressSpace> VmSpace<A> {
             vmo: mapping.vmo.clone(),
             vmo_offset: mapping.vmo_offset + head_len,
             flags: mapping.flags,
+            max: mapping.max,
         };
         self.mappings
             .get_mut(&mapping.start)
@@ -243,7 +276,8 @@ impl<A: AddressSpace> VmSpace<A> {
     }
 
     /// Change the permissions of `[addr, addr + len)`, which must be covered
-    /// by mappings without holes.
+    /// by mappings without holes, each allowing `flags` (ACCESS_DENIED if
+    /// one was made with less).
     pub fn protect(&mut self, addr: u64, len: u64, flags: PageFlags) -> Result<(), Status> {
         let (start, end) = page_range(addr, len)?;
         if !flags.user || (flags.write && flags.execute) {
@@ -252,6 +286,9 @@ impl<A: AddressSpace> VmSpace<A> {
         let mut cursor = start;
         while cursor < end {
             let mapping = self.find(cursor).ok_or(Status::NOT_FOUND)?;
+            if !within(flags, mapping.max) {
+                return Err(Status::ACCESS_DENIED);
+            }
             cursor = mapping.end();
         }
         self.split_at(start);
@@ -601,6 +638,67 @@ mod tests {
         assert_eq!(space.unmap(0x7000_0000, PAGE), Err(Status::NOT_FOUND));
         space.unmap(addr, 4 * PAGE).unwrap();
         assert_eq!(space.mappings().count(), 0);
+    }
+
+    #[test]
+    fn protect_grants_no_more_than_the_mapping_was_made_with() {
+        let (memory, mut space) = setup();
+        // A read-only VMO (the kernel's own pages) never becomes writable.
+        let page = memory.alloc_zeroed().unwrap();
+        let borrowed = Arc::new(Vmo::borrowed(memory, alloc::vec![page]));
+        let addr = space
+            .map(None, borrowed.clone(), 0, PAGE, PageFlags::USER_RO)
+            .unwrap();
+        assert_eq!(
+            space.protect(addr, PAGE, PageFlags::USER_RW),
+            Err(Status::ACCESS_DENIED)
+        );
+        assert_eq!(space.fault(addr, Access::Write), Err(Status::ACCESS_DENIED));
+        assert_eq!(
+            space.map_with_max(
+                None,
+                borrowed,
+                0,
+                PAGE,
+                PageFlags::USER_RO,
+                PageFlags::USER_RW
+            ),
+            Ok(addr + PAGE),
+        );
+        assert_eq!(
+            space.protect(addr + PAGE, PAGE, PageFlags::USER_RW),
+            Err(Status::ACCESS_DENIED),
+            "a writable handle does not make a read-only VMO writable"
+        );
+        // A mapping made read-only from a handle that allows writing may be
+        // made writable (and back); one that does not allow it may not.
+        let rw = space
+            .map_with_max(
+                None,
+                vmo(memory, 2),
+                0,
+                2 * PAGE,
+                PageFlags::USER_RO,
+                PageFlags::USER_RW,
+            )
+            .unwrap();
+        space.protect(rw, 2 * PAGE, PageFlags::USER_RW).unwrap();
+        space.protect(rw + PAGE, PAGE, PageFlags::USER_RO).unwrap();
+        assert_eq!(
+            space.protect(rw, 2 * PAGE, PageFlags::USER_RX),
+            Err(Status::ACCESS_DENIED)
+        );
+        assert_eq!(
+            space.map_with_max(
+                None,
+                vmo(memory, 1),
+                0,
+                PAGE,
+                PageFlags::USER_RW,
+                PageFlags::USER_RO
+            ),
+            Err(Status::ACCESS_DENIED)
+        );
     }
 
     #[test]

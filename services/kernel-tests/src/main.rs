@@ -95,6 +95,10 @@ const TESTS: &[Test] = &[
         vmo_shared_between_processes,
     ),
     Test::new(
+        "vm_protect_grants_no_more_than_the_vmo_handle",
+        protect_grants_no_more_than_the_vmo_handle,
+    ),
+    Test::new(
         "vm_empty_process_runs_in_no_other_space",
         empty_process_runs_in_no_other_space,
     ),
@@ -313,6 +317,39 @@ fn empty_process_runs_in_no_other_space() -> TestResult {
         "the empty process ran code of another address space"
     );
     check!(fixture().vmar.unmap(base, STACK))?;
+    Ok(())
+}
+
+/// vmar_protect may not grant what the VMO handle the mapping was made
+/// with lacked: a read-only handle (or the boot image, which is the
+/// kernel's own read-only pages) stays read-only however it is protected.
+fn protect_grants_no_more_than_the_vmo_handle() -> TestResult {
+    let vmar = &fixture().vmar;
+    let vmo = check!(Vmo::create(4096))?;
+    let rights = check!(vmo.rights())?;
+    let read_only = check!(vmo.as_handle().duplicate(rights.difference(Rights::WRITE)))?;
+    let read_only = Vmo::from_raw(read_only.into_raw());
+    let at = check!(vmar.map(VM_PERM_READ, 0, &read_only, 0, 4096))?;
+    ensure_eq!(
+        vmar.protect(VM_PERM_READ | VM_PERM_WRITE, at, 4096),
+        Err(Status::ACCESS_DENIED),
+        "a read-only VMO handle's mapping made writable"
+    );
+    check!(vmar.unmap(at, 4096))?;
+    let image = &fixture().image.vmo;
+    let at = check!(vmar.map(VM_PERM_READ, 0, image, 0, 4096))?;
+    ensure_eq!(
+        vmar.protect(VM_PERM_READ | VM_PERM_WRITE, at, 4096),
+        Err(Status::ACCESS_DENIED),
+        "the boot image made writable"
+    );
+    check!(vmar.unmap(at, 4096))?;
+    // What the handle allows, protect still grants.
+    let at = check!(vmar.map(VM_PERM_READ, 0, &vmo, 0, 4096))?;
+    check!(vmar.protect(VM_PERM_READ | VM_PERM_WRITE, at, 4096))?;
+    // SAFETY: the mapping is ours, a page, now writable.
+    unsafe { core::ptr::write_volatile(at as *mut u8, 7) };
+    check!(vmar.unmap(at, 4096))?;
     Ok(())
 }
 
