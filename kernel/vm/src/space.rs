@@ -71,8 +71,9 @@ fn page_range(addr: u64, len: u64) -> Result<(u64, u64), Status> {
     if !addr.is_multiple_of(PAGE) || len == 0 {
         return Err(Status::INVALID_ARGS);
     }
-    let end = addr
-        .checked_add(len.next_multiple_of(PAGE))
+    let end = len
+        .checked_next_multiple_of(PAGE)
+        .and_then(|len| addr.checked_add(len))
         .ok_or(Status::INVALID_ARGS)?;
     if addr < USER_BASE || end > USER_TOP {
         return Err(Status::INVALID_ARGS);
@@ -193,7 +194,9 @@ impl<A: AddressSpace> VmSpace<A> {
         if !within(flags, max) {
             return Err(Status::ACCESS_DENIED);
         }
-        let len = len.next_multiple_of(PAGE);
+        let len = len
+            .checked_next_multiple_of(PAGE)
+            .ok_or(Status::OUT_OF_RANGE)?;
         if vmo_offset
             .checked_add(len)
             .is_none_or(|end| end > vmo.size())
@@ -699,6 +702,30 @@ mod tests {
             ),
             Err(Status::ACCESS_DENIED)
         );
+    }
+
+    #[test]
+    fn lengths_near_the_top_of_u64_are_refused_not_overflowed() {
+        let (memory, mut space) = setup();
+        let addr = space
+            .map(None, vmo(memory, 1), 0, PAGE, PageFlags::USER_RW)
+            .unwrap();
+        for len in [u64::MAX, u64::MAX - PAGE + 2] {
+            assert_eq!(
+                space.map(None, vmo(memory, 1), 0, len, PageFlags::USER_RO),
+                Err(Status::OUT_OF_RANGE)
+            );
+            assert_eq!(
+                space.map(Some(0x40_0000), vmo(memory, 1), 0, len, PageFlags::USER_RO),
+                Err(Status::OUT_OF_RANGE)
+            );
+            assert_eq!(space.unmap(addr, len), Err(Status::INVALID_ARGS));
+            assert_eq!(
+                space.protect(addr, len, PageFlags::USER_RO),
+                Err(Status::INVALID_ARGS)
+            );
+        }
+        assert_eq!(space.mappings().count(), 1);
     }
 
     #[test]
