@@ -128,11 +128,18 @@ impl UserContext {
                 gs_base.write(self.gs_base);
             }
         }
-        // sysret is cheaper but restores neither rcx nor r11, so it only
-        // returns from a system call (which clobbers both anyway). It is
+        // sysret is cheaper but loads rcx and r11 with rip and rflags, so it
+        // only returns from a system call (which clobbers both anyway) whose
+        // rcx and r11 still say so: a debugger that wrote other values into
+        // a thread stopped in a system call (thread_write_state during a
+        // POLICY_ERROR, say) must find them again, which takes iretq. It is
         // also kept to lower-half targets: a kernel-half rip goes by iretq
         // and faults in user mode, as it should.
-        let sysret = self.frame.vector == SYSCALL_VECTOR && self.frame.rip < LOWER_HALF_END;
+        let f = &self.frame;
+        let sysret = f.vector == SYSCALL_VECTOR
+            && f.rip < LOWER_HALF_END
+            && f.rcx == f.rip
+            && f.r11 == f.rflags;
         // SAFETY: interrupts are disabled; the frame holds user selectors, a
         // sanitised RFLAGS (IF set, IOPL 0) and a canonical rip
         // (checked by `run`), so the CPU enters ring 3 rather than faulting
