@@ -21,7 +21,6 @@ mod registers;
 mod stepping;
 mod synthetic;
 
-use spinel_rt::println;
 use spinel_rt::startup::Startup;
 use spinel_rt::test::Test;
 
@@ -32,17 +31,7 @@ fn main(args: spinel_rt::StartArgs) -> i64 {
     if startup.words().next() == Some("child") {
         return child::run(startup);
     }
-    // init runs suites as `test [FILTER]`.
-    let filter = startup
-        .words()
-        .find(|w| *w != "test")
-        .map(alloc::string::String::from);
-    if let Err(reason) = env::init(&mut startup) {
-        println!("exception-tests: cannot run: {reason}");
-        println!("0 passed, 1 failed");
-        return 1;
-    }
-    spinel_rt::test::run(TESTS, filter.as_deref())
+    spinel_rt::test::suite("exception-tests", &mut startup, TESTS, env::init)
 }
 
 const TESTS: &[Test] = &[

@@ -51,6 +51,11 @@ fn main(args: spinel_rt::StartArgs) -> i64 {
         Some("shared") => return shared_child(&mut startup),
         _ => {}
     }
+    spinel_rt::test::suite("kernel-tests", &mut startup, TESTS, take_fixture)
+}
+
+/// The handles the tests share, from the bootstrap message.
+fn take_fixture(startup: &mut Startup) -> Result<(), String> {
     let taken = (
         startup.take_typed::<Job>(TAG_JOB),
         startup.take_typed::<Vmo>(TAG_BOOT_IMAGE),
@@ -58,9 +63,7 @@ fn main(args: spinel_rt::StartArgs) -> i64 {
         startup.take_typed::<Vmar>(TAG_VMAR_ROOT),
     );
     let (Some(job), Some(image), Some(process), Some(vmar)) = taken else {
-        println!("kernel-tests: the bootstrap message lacks a handle");
-        println!("0 passed, 1 failed");
-        return 1;
+        return Err("the bootstrap message lacks a handle".into());
     };
     FIXTURE.call_once(|| Fixture {
         job,
@@ -68,8 +71,7 @@ fn main(args: spinel_rt::StartArgs) -> i64 {
         process,
         vmar,
     });
-    let filter = words.iter().find(|w| *w != "test").map(String::as_str);
-    spinel_rt::test::run(TESTS, filter)
+    Ok(())
 }
 
 const TESTS: &[Test] = &[

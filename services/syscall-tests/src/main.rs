@@ -17,7 +17,6 @@ mod fixture;
 mod raw;
 mod sweep;
 
-use spinel_rt::println;
 use spinel_rt::startup::Startup;
 use spinel_rt::test::Test;
 
@@ -25,17 +24,7 @@ spinel_rt::entry!(main);
 
 fn main(args: spinel_rt::StartArgs) -> i64 {
     let mut startup = Startup::from_start(args.bootstrap);
-    // init runs suites as `test [FILTER]`.
-    let filter = startup
-        .words()
-        .find(|w| *w != "test")
-        .map(alloc::string::String::from);
-    if let Err(reason) = fixture::init(&mut startup) {
-        println!("syscall-tests: cannot run: {reason}");
-        println!("0 passed, 1 failed");
-        return 1;
-    }
-    spinel_rt::test::run(TESTS, filter.as_deref())
+    spinel_rt::test::suite("syscall-tests", &mut startup, TESTS, fixture::init)
 }
 
 const TESTS: &[Test] = &[

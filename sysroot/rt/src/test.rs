@@ -172,3 +172,22 @@ pub(crate) fn report_panic(info: &core::panic::PanicInfo<'_>) {
     let _ = summary();
     crate::zx::process_exit(1)
 }
+
+/// A test program's main: `setup` takes what the tests need from the
+/// bootstrap message, then the tests run with the filter init passes (the
+/// word after `test`). A failed setup is reported as one failed test, so the
+/// suite still ends with its summary line.
+pub fn suite(
+    name: &str,
+    startup: &mut crate::startup::Startup,
+    tests: &'static [Test],
+    setup: impl FnOnce(&mut crate::startup::Startup) -> Result<(), String>,
+) -> i64 {
+    let filter = startup.words().find(|w| *w != "test").map(String::from);
+    if let Err(reason) = setup(startup) {
+        crate::println!("{name}: cannot run: {reason}");
+        crate::println!("0 passed, 1 failed");
+        return 1;
+    }
+    run(tests, filter.as_deref())
+}
