@@ -6,6 +6,16 @@
 //!
 //! [`prepare`] stops short of starting, so that a caller can attach
 //! handlers (a debugger channel, say) to the new process first.
+//!
+//! Rules this module keeps:
+//! - **No format parsed by hand.** The boot image's directory is checked by
+//!   `spinel_bootfs` (the kernel's reader of the same image) and the ELF
+//!   headers by `spinel_elf` (the kernel's loader's reader); this module
+//!   only moves bytes between VMOs. Whatever they refuse is INVALID_ARGS.
+//! - **Read what is needed, from the VMO**: the directory, the ELF header
+//!   and program headers, then each segment in `COPY_CHUNK` pieces; never
+//!   the whole image, and no allocation sized by an unchecked field.
+//! - No `unsafe`: everything goes through `spinel_zx`'s safe wrappers.
 
 use alloc::string::String;
 use alloc::vec;
@@ -98,7 +108,11 @@ impl BootImage {
         if end > file.len {
             return Err(Status::INVALID_ARGS);
         }
-        self.vmo.read(out, file.offset + offset)
+        let at = file
+            .offset
+            .checked_add(offset)
+            .ok_or(Status::INVALID_ARGS)?;
+        self.vmo.read(out, at)
     }
 }
 
@@ -217,6 +231,11 @@ fn load_elf(image: &BootImage, file: FileRange, vmar: &Vmar) -> Result<u64, Stat
     let table_range = header.program_headers().map_err(bad)?;
     let table_len =
         usize::try_from(table_range.end - table_range.start).map_err(|_| Status::INVALID_ARGS)?;
+    if table_len > 0 {
+        // The table's last byte must be in the file and the VMO before a
+        // buffer of its length is allocated.
+        image.read(file, table_range.end - 1, &mut [0u8])?;
+    }
     let mut table = vec![0u8; table_len];
     image.read(file, table_range.start, &mut table)?;
     let program = Program::parse(&header, &table, file.len, PAGE).map_err(bad)?;
