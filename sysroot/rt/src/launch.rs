@@ -11,7 +11,9 @@
 //! - **No format parsed by hand.** The boot image's directory is checked by
 //!   `spinel_bootfs` (the kernel's reader of the same image) and the ELF
 //!   headers by `spinel_elf` (the kernel's loader's reader); this module
-//!   only moves bytes between VMOs. Whatever they refuse is INVALID_ARGS.
+//!   only moves bytes between VMOs, after the same checks the kernel's
+//!   loader makes (a fixed-address executable for this machine, every
+//!   segment sound). Whatever they refuse is INVALID_ARGS.
 //! - **Read what is needed, from the VMO**: the directory, the ELF header
 //!   and program headers, then each segment in `COPY_CHUNK` pieces; never
 //!   the whole image, and no allocation sized by an unchecked field.
@@ -220,6 +222,14 @@ pub fn launch(
     prepare(job, image, program, args, inherit)?.start()
 }
 
+/// The `e_machine` of the programs this CPU runs.
+fn machine() -> u16 {
+    match crate::zx::arch::ARCH {
+        "aarch64" => spinel_elf::EM_AARCH64,
+        _ => spinel_elf::EM_X86_64,
+    }
+}
+
 /// Map each `PT_LOAD` segment of the ELF64 file at its address, as
 /// `spinel_elf` (the one ELF reader, the kernel's loader's too) describes
 /// it; returns the entry point.
@@ -228,6 +238,7 @@ fn load_elf(image: &BootImage, file: FileRange, vmar: &Vmar) -> Result<u64, Stat
     let mut header = [0u8; spinel_elf::HEADER_LEN];
     image.read(file, 0, &mut header)?;
     let header = spinel_elf::Header::parse(&header).map_err(bad)?;
+    header.check_executable(machine()).map_err(bad)?;
     let table_range = header.program_headers().map_err(bad)?;
     let table_len =
         usize::try_from(table_range.end - table_range.start).map_err(|_| Status::INVALID_ARGS)?;
