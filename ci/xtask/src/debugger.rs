@@ -411,341 +411,404 @@ struct Session {
     stopped_pc: u64,
 }
 
-/// One end-to-end test: a name and what it does.
-type Test<'a> = (
-    &'static str,
-    Box<dyn Fn(&mut Driver, &mut Session) -> Step<()> + 'a>,
-);
+/// One end-to-end test's body: the architecture, the demo's facts, the
+/// client, and the state earlier tests left.
+type TestBody = fn(Arch, &Demo, &mut Driver, &mut Session) -> Step<()>;
 
 /// The tests, in order (each builds on the state the previous left).
-fn scenario(arch: Arch, demo: &Demo) -> Vec<Test<'_>> {
-    vec![
-        (
-            "stop_on_fault_in_inlined_helper_with_function_and_line",
-            Box::new(move |d: &mut Driver, s: &mut Session| {
-                let event = d.event("stop", 240, |e| {
-                    e["Stopped"]["exception"]["exception_type"] == 0x108
-                })?;
-                let stop = &event["Stopped"];
-                s.pid = as_u64(&stop["process"], "process")?;
-                s.tid = as_u64(&stop["thread"], "thread")?;
-                let facts = &stop["exception"]["arch"];
-                match arch {
-                    Arch::X86_64 => {
-                        check(facts["X86_64"]["vector"] == 14, || {
-                            format!("not a page fault: {facts}")
-                        })?;
-                        check(facts["X86_64"]["cr2"] == demo.fault_address, || {
-                            format!("cr2 is not {:#x}: {facts}", demo.fault_address)
-                        })?;
-                    }
-                    Arch::Aarch64 => {
-                        let esr = as_u64(&facts["Aarch64"]["esr"], "esr")?;
-                        check(esr >> 26 == 0x24, || {
-                            format!("not a data abort from EL0: {facts}")
-                        })?;
-                        check(facts["Aarch64"]["far"] == demo.fault_address, || {
-                            format!("FAR is not {:#x}: {facts}", demo.fault_address)
-                        })?;
-                    }
-                }
-                let frame = &stop["backtrace"][0];
-                let locations = frame["locations"].as_array().cloned().unwrap_or_default();
-                let helper = locations
-                    .iter()
-                    .find(|l| {
-                        l["function"]
-                            .as_str()
-                            .is_some_and(|f| f.ends_with("put_pixel"))
-                    })
-                    .ok_or(format!("no put_pixel in frame 0: {frame}"))?;
-                check(
-                    helper["file"]
-                        .as_str()
-                        .is_some_and(|f| f.ends_with(demo.file)),
-                    || format!("put_pixel is not in {}: {helper}", demo.file),
-                )?;
-                check(helper["line"] == demo.crash_line, || {
-                    format!(
-                        "put_pixel at line {} not {}",
-                        helper["line"], demo.crash_line
-                    )
-                })?;
-                let names = functions(frame);
-                check(names.last().is_some_and(|f| f == "demo::plot"), || {
-                    format!("put_pixel is not inlined into demo::plot: {names:?}")
-                })?;
-                let callers = frame_functions(&stop["backtrace"]);
-                for caller in ["demo::draw_shape", "demo::render", "demo::main"] {
-                    check(callers.iter().any(|f| f == caller), || {
-                        format!("{caller} missing from the backtrace {callers:?}")
-                    })?;
-                }
-                Ok(())
-            }),
-        ),
-        (
-            "list_jobs_processes_threads",
-            Box::new(|d: &mut Driver, s: &mut Session| {
-                let jobs = d.ok("jobs")?;
-                check(
-                    jobs["Jobs"]
-                        .as_array()
-                        .is_some_and(|j| j.iter().any(|j| j["name"] == "apps")),
-                    || format!("no job `apps`: {jobs}"),
-                )?;
-                let processes = d.ok("ps")?;
-                let demo = processes["Processes"]
-                    .as_array()
-                    .and_then(|p| p.iter().find(|p| p["koid"] == s.pid).cloned())
-                    .ok_or(format!("process {} not listed: {processes}", s.pid))?;
-                check(demo["name"] == "demo" && demo["attached"] == true, || {
-                    format!("{demo}")
-                })?;
-                let threads = d.ok(&format!("threads {}", s.pid))?;
-                let thread = threads["Threads"]
-                    .as_array()
-                    .and_then(|t| t.iter().find(|t| t["koid"] == s.tid).cloned())
-                    .ok_or(format!("thread {} not listed: {threads}", s.tid))?;
-                check(
-                    thread["state"]["InException"]["exception_type"] == 0x108,
-                    || format!("thread not in its exception: {thread}"),
-                )
-            }),
-        ),
-        (
-            "break_on_function_by_name",
-            Box::new(|d: &mut Driver, s: &mut Session| {
-                let reply = d.ok(&format!("break {} demo::checksum", s.pid))?;
-                s.checksum_breakpoint = as_u64(&reply["Breakpoint"]["id"], "breakpoint id")?;
-                check(
-                    reply["Breakpoint"]["addresses"]
-                        .as_array()
-                        .is_some_and(|a| !a.is_empty()),
-                    || format!("no address: {reply}"),
-                )
-            }),
-        ),
-        (
-            "write_pc_to_skip_faulting_store_then_continue_to_breakpoint",
-            Box::new(move |d: &mut Driver, s: &mut Session| {
-                let registers = d.ok(&format!("regs {}", s.tid))?;
-                let pc_slot = match arch {
-                    Arch::X86_64 => 16,
-                    Arch::Aarch64 => 32,
-                };
-                let pc = as_u64(&registers["Registers"]["values"][pc_slot], "pc")?;
-                let memory = d.ok(&format!("read {} {pc:#x} 16", s.pid))?;
-                let bytes: Vec<u8> = memory["Memory"]
-                    .as_array()
-                    .ok_or(format!("no memory: {memory}"))?
-                    .iter()
-                    .filter_map(|b| b.as_u64().map(|b| b as u8))
-                    .collect();
-                let length = match arch {
-                    Arch::X86_64 => x86_store_length(&bytes)
-                        .ok_or(format!("not a store at {pc:#x}: {bytes:02x?}"))?,
-                    Arch::Aarch64 => 4,
-                };
-                d.ok(&format!(
-                    "setreg {} {} {:#x}",
-                    s.tid,
-                    pc_name(arch),
-                    pc + length
-                ))?;
-                d.ok(&format!("continue {}", s.tid))?;
-                let event = d.event("breakpoint stop", 120, |e| {
-                    e["Stopped"]["exception"]["exception_type"] == 0x308
-                })?;
-                let stop = &event["Stopped"];
-                check(stop["breakpoint"] == s.checksum_breakpoint, || {
-                    format!("not breakpoint {}: {stop}", s.checksum_breakpoint)
-                })?;
-                let names = functions(&stop["backtrace"][0]);
-                check(names.last().is_some_and(|f| f == "demo::checksum"), || {
-                    format!("not stopped in demo::checksum: {names:?}")
-                })?;
-                s.stopped_pc = as_u64(&stop["backtrace"][0]["pc"], "pc")?;
-                Ok(())
-            }),
-        ),
-        (
-            "single_step_runs_one_instruction",
-            Box::new(|d: &mut Driver, s: &mut Session| {
-                d.ok(&format!("step {}", s.tid))?;
-                let event = d.event("step stop", 120, |e| {
-                    e["Stopped"]["exception"]["exception_type"] == 0x408
-                })?;
-                let stop = &event["Stopped"];
-                let pc = as_u64(&stop["backtrace"][0]["pc"], "pc")?;
-                check(pc != s.stopped_pc && pc - s.stopped_pc < 16, || {
-                    format!(
-                        "pc {pc:#x} is not one instruction after {:#x}",
-                        s.stopped_pc
-                    )
-                })?;
-                let names = functions(&stop["backtrace"][0]);
-                check(names.last().is_some_and(|f| f == "demo::checksum"), || {
-                    format!("the step left demo::checksum: {names:?}")
-                })?;
-                s.stopped_pc = pc;
-                Ok(())
-            }),
-        ),
-        (
-            "read_registers_read_write_memory_backtrace_symbolize",
-            Box::new(move |d: &mut Driver, s: &mut Session| {
-                let registers = d.ok(&format!("regs {}", s.tid))?;
-                let sp_slot = match arch {
-                    Arch::X86_64 => 7,
-                    Arch::Aarch64 => 31,
-                };
-                let sp = as_u64(&registers["Registers"]["values"][sp_slot], "sp")?;
-                let memory = d.ok(&format!("read {} {sp:#x} 64", s.pid))?;
-                let stack = memory["Memory"].as_array().cloned().unwrap_or_default();
-                check(stack.len() == 64, || {
-                    format!("not 64 bytes of stack: {memory}")
-                })?;
-                // Write a word of the stack and put it back.
-                let original: String = stack[..8]
-                    .iter()
-                    .map(|b| format!("{:02x}", b.as_u64().unwrap_or(0)))
-                    .collect();
-                d.ok(&format!("write {} {sp:#x} 5eed5eed5eed5eed", s.pid))?;
-                let written = d.ok(&format!("read {} {sp:#x} 8", s.pid))?;
-                check(
-                    written["Memory"]
-                        == serde_json::json!([0x5e, 0xed, 0x5e, 0xed, 0x5e, 0xed, 0x5e, 0xed]),
-                    || format!("the write did not land: {written}"),
-                )?;
-                d.ok(&format!("write {} {sp:#x} {original}", s.pid))?;
-                let backtrace = d.ok(&format!("bt {}", s.tid))?;
-                let callers = frame_functions(&backtrace["Backtrace"]);
-                check(callers.iter().any(|f| f == "demo::main"), || {
-                    format!("demo::main missing from {callers:?}")
-                })?;
-                // (The stop made its process the client's current one.)
-                let symbols = d.ok(&format!("symbolize {:#x}", s.stopped_pc))?;
-                let names = functions(&symbols["Symbols"][0]);
-                check(names.last().is_some_and(|f| f == "demo::checksum"), || {
-                    format!("{:#x} is not in demo::checksum: {symbols}", s.stopped_pc)
-                })
-            }),
-        ),
-        (
-            "break_on_file_line_clear_the_other_and_hit_it",
-            Box::new(move |d: &mut Driver, s: &mut Session| {
-                let reply = d.ok(&format!("break {} main.rs:{}", s.pid, demo.again_line))?;
-                s.line_breakpoint = as_u64(&reply["Breakpoint"]["id"], "breakpoint id")?;
-                // The function breakpoint goes; only the line's is left.
-                d.ok(&format!("delete {} {}", s.pid, s.checksum_breakpoint))?;
-                let listed = d.ok(&format!("breaks {}", s.pid))?;
-                check(
-                    listed["Breakpoints"]
-                        .as_array()
-                        .is_some_and(|b| b.len() == 1 && b[0]["id"] == s.line_breakpoint),
-                    || format!("not just breakpoint {}: {listed}", s.line_breakpoint),
-                )?;
-                d.ok(&format!("continue {}", s.tid))?;
-                let event = d.event("line breakpoint stop", 120, |e| {
-                    e["Stopped"]["exception"]["exception_type"] == 0x308
-                })?;
-                let stop = &event["Stopped"];
-                check(stop["breakpoint"] == s.line_breakpoint, || {
-                    format!("not breakpoint {}: {stop}", s.line_breakpoint)
-                })?;
-                let top = &stop["backtrace"][0]["locations"][0];
-                check(top["line"] == demo.again_line, || {
-                    format!("stopped at line {} not {}", top["line"], demo.again_line)
-                })?;
-                s.stopped_pc = as_u64(&stop["backtrace"][0]["pc"], "pc")?;
-                Ok(())
-            }),
-        ),
-        (
-            "detach_leaving_stopped_then_reattach_finds_same_stop",
-            Box::new(|d: &mut Driver, s: &mut Session| {
-                d.ok(&format!("detach {} --leave-stopped", s.pid))?;
-                let processes = d.ok("ps")?;
-                check(
-                    processes["Processes"].as_array().is_some_and(|p| {
-                        p.iter()
-                            .any(|p| p["koid"] == s.pid && p["attached"] == false)
-                    }),
-                    || format!("still attached: {processes}"),
-                )?;
-                let threads = d.ok(&format!("threads {}", s.pid))?;
-                check(
-                    threads["Threads"][0]["state"]["InException"]["exception_type"] == 0x308,
-                    || format!("the thread did not stay stopped: {threads}"),
-                )?;
-                let attached = d.ok(&format!("attach {}", s.pid))?;
-                let stop = &attached["Attached"]["stops"][0];
-                check(
-                    stop["thread"] == s.tid && stop["backtrace"][0]["pc"] == s.stopped_pc,
-                    || format!("not the same stop at {:#x}: {attached}", s.stopped_pc),
-                )?;
-                check(stop["exception"]["exception_type"] == 0x308, || {
-                    format!("not the breakpoint stop: {stop}")
-                })
-            }),
-        ),
-        (
-            "a_client_that_vanishes_leaves_the_stop_for_the_next",
-            Box::new(|d: &mut Driver, s: &mut Session| {
-                // The first client hangs up; a new one is told of the stop
-                // right after its Hello.
-                s.transcript.extend(d.quit());
-                *d = Driver::start(&s.client, s.port)?;
-                let tid = s.tid;
-                let event = d.event("stop replayed to the new client", 60, |e| {
-                    e["Stopped"]["thread"] == tid
-                })?;
-                check(
-                    event["Stopped"]["backtrace"][0]["pc"] == s.stopped_pc,
-                    || format!("not the stop at {:#x}: {event}", s.stopped_pc),
-                )?;
-                d.ok(&format!("threads {}", s.pid)).map(|_| ())
-            }),
-        ),
-        (
-            "malformed_frames_get_error_replies_and_the_session_goes_on",
-            Box::new(|d: &mut Driver, _s: &mut Session| {
-                let cut = d.ok("send-raw 05ff00")?;
-                check(cut["MalformedFrame"]["kind"] == "BadCobs", || {
-                    format!("{cut}")
-                })?;
-                let garbage = d.ok("send-raw 03ffff00")?;
-                check(garbage["MalformedFrame"]["kind"] == "BadMessage", || {
-                    format!("{garbage}")
-                })?;
-                d.ok("jobs").map(|_| ())
-            }),
-        ),
-        (
-            "killed_target_is_reported",
-            Box::new(|d: &mut Driver, s: &mut Session| {
-                d.ok(&format!("kill {}", s.pid))?;
-                let pid = s.pid;
-                let event =
-                    d.event("process exit", 60, |e| e["ProcessExited"]["process"] == pid)?;
-                check(event["ProcessExited"]["return_code"] == -1024, || {
-                    format!("not killed: {event}")
-                })?;
-                let registers = d.command(&format!("regs {}", s.tid))?;
-                check(registers["ok"] == false, || {
-                    format!("registers of a dead thread: {registers}")
-                })?;
-                let processes = d.ok("ps")?;
-                check(
-                    processes["Processes"]
-                        .as_array()
-                        .is_some_and(|p| !p.iter().any(|p| p["koid"] == s.pid)),
-                    || format!("the dead process is still listed: {processes}"),
-                )
-            }),
-        ),
-    ]
+const SCENARIO: &[(&str, TestBody)] = &[
+    (
+        "stop_on_fault_in_inlined_helper_with_function_and_line",
+        stop_on_fault_in_inlined_helper_with_function_and_line,
+    ),
+    ("list_jobs_processes_threads", list_jobs_processes_threads),
+    ("break_on_function_by_name", break_on_function_by_name),
+    (
+        "write_pc_to_skip_faulting_store_then_continue_to_breakpoint",
+        write_pc_to_skip_faulting_store_then_continue_to_breakpoint,
+    ),
+    (
+        "single_step_runs_one_instruction",
+        single_step_runs_one_instruction,
+    ),
+    (
+        "read_registers_read_write_memory_backtrace_symbolize",
+        read_registers_read_write_memory_backtrace_symbolize,
+    ),
+    (
+        "break_on_file_line_clear_the_other_and_hit_it",
+        break_on_file_line_clear_the_other_and_hit_it,
+    ),
+    (
+        "detach_leaving_stopped_then_reattach_finds_same_stop",
+        detach_leaving_stopped_then_reattach_finds_same_stop,
+    ),
+    (
+        "a_client_that_vanishes_leaves_the_stop_for_the_next",
+        a_client_that_vanishes_leaves_the_stop_for_the_next,
+    ),
+    (
+        "malformed_frames_get_error_replies_and_the_session_goes_on",
+        malformed_frames_get_error_replies_and_the_session_goes_on,
+    ),
+    ("killed_target_is_reported", killed_target_is_reported),
+];
+
+fn stop_on_fault_in_inlined_helper_with_function_and_line(
+    arch: Arch,
+    demo: &Demo,
+    d: &mut Driver,
+    s: &mut Session,
+) -> Step<()> {
+    let event = d.event("stop", 240, |e| {
+        e["Stopped"]["exception"]["exception_type"] == 0x108
+    })?;
+    let stop = &event["Stopped"];
+    s.pid = as_u64(&stop["process"], "process")?;
+    s.tid = as_u64(&stop["thread"], "thread")?;
+    let facts = &stop["exception"]["arch"];
+    match arch {
+        Arch::X86_64 => {
+            check(facts["X86_64"]["vector"] == 14, || {
+                format!("not a page fault: {facts}")
+            })?;
+            check(facts["X86_64"]["cr2"] == demo.fault_address, || {
+                format!("cr2 is not {:#x}: {facts}", demo.fault_address)
+            })?;
+        }
+        Arch::Aarch64 => {
+            let esr = as_u64(&facts["Aarch64"]["esr"], "esr")?;
+            check(esr >> 26 == 0x24, || {
+                format!("not a data abort from EL0: {facts}")
+            })?;
+            check(facts["Aarch64"]["far"] == demo.fault_address, || {
+                format!("FAR is not {:#x}: {facts}", demo.fault_address)
+            })?;
+        }
+    }
+    let frame = &stop["backtrace"][0];
+    let locations = frame["locations"].as_array().cloned().unwrap_or_default();
+    let helper = locations
+        .iter()
+        .find(|l| {
+            l["function"]
+                .as_str()
+                .is_some_and(|f| f.ends_with("put_pixel"))
+        })
+        .ok_or(format!("no put_pixel in frame 0: {frame}"))?;
+    check(
+        helper["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with(demo.file)),
+        || format!("put_pixel is not in {}: {helper}", demo.file),
+    )?;
+    check(helper["line"] == demo.crash_line, || {
+        format!(
+            "put_pixel at line {} not {}",
+            helper["line"], demo.crash_line
+        )
+    })?;
+    let names = functions(frame);
+    check(names.last().is_some_and(|f| f == "demo::plot"), || {
+        format!("put_pixel is not inlined into demo::plot: {names:?}")
+    })?;
+    let callers = frame_functions(&stop["backtrace"]);
+    for caller in ["demo::draw_shape", "demo::render", "demo::main"] {
+        check(callers.iter().any(|f| f == caller), || {
+            format!("{caller} missing from the backtrace {callers:?}")
+        })?;
+    }
+    Ok(())
+}
+
+fn list_jobs_processes_threads(
+    _arch: Arch,
+    _demo: &Demo,
+    d: &mut Driver,
+    s: &mut Session,
+) -> Step<()> {
+    let jobs = d.ok("jobs")?;
+    check(
+        jobs["Jobs"]
+            .as_array()
+            .is_some_and(|j| j.iter().any(|j| j["name"] == "apps")),
+        || format!("no job `apps`: {jobs}"),
+    )?;
+    let processes = d.ok("ps")?;
+    let demo = processes["Processes"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["koid"] == s.pid).cloned())
+        .ok_or(format!("process {} not listed: {processes}", s.pid))?;
+    check(demo["name"] == "demo" && demo["attached"] == true, || {
+        format!("{demo}")
+    })?;
+    let threads = d.ok(&format!("threads {}", s.pid))?;
+    let thread = threads["Threads"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["koid"] == s.tid).cloned())
+        .ok_or(format!("thread {} not listed: {threads}", s.tid))?;
+    check(
+        thread["state"]["InException"]["exception_type"] == 0x108,
+        || format!("thread not in its exception: {thread}"),
+    )
+}
+
+fn break_on_function_by_name(
+    _arch: Arch,
+    _demo: &Demo,
+    d: &mut Driver,
+    s: &mut Session,
+) -> Step<()> {
+    let reply = d.ok(&format!("break {} demo::checksum", s.pid))?;
+    s.checksum_breakpoint = as_u64(&reply["Breakpoint"]["id"], "breakpoint id")?;
+    check(
+        reply["Breakpoint"]["addresses"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        || format!("no address: {reply}"),
+    )
+}
+
+fn write_pc_to_skip_faulting_store_then_continue_to_breakpoint(
+    arch: Arch,
+    _demo: &Demo,
+    d: &mut Driver,
+    s: &mut Session,
+) -> Step<()> {
+    let registers = d.ok(&format!("regs {}", s.tid))?;
+    let pc_slot = match arch {
+        Arch::X86_64 => 16,
+        Arch::Aarch64 => 32,
+    };
+    let pc = as_u64(&registers["Registers"]["values"][pc_slot], "pc")?;
+    let memory = d.ok(&format!("read {} {pc:#x} 16", s.pid))?;
+    let bytes: Vec<u8> = memory["Memory"]
+        .as_array()
+        .ok_or(format!("no memory: {memory}"))?
+        .iter()
+        .filter_map(|b| b.as_u64().map(|b| b as u8))
+        .collect();
+    let length = match arch {
+        Arch::X86_64 => {
+            x86_store_length(&bytes).ok_or(format!("not a store at {pc:#x}: {bytes:02x?}"))?
+        }
+        Arch::Aarch64 => 4,
+    };
+    d.ok(&format!(
+        "setreg {} {} {:#x}",
+        s.tid,
+        pc_name(arch),
+        pc + length
+    ))?;
+    d.ok(&format!("continue {}", s.tid))?;
+    let event = d.event("breakpoint stop", 120, |e| {
+        e["Stopped"]["exception"]["exception_type"] == 0x308
+    })?;
+    let stop = &event["Stopped"];
+    check(stop["breakpoint"] == s.checksum_breakpoint, || {
+        format!("not breakpoint {}: {stop}", s.checksum_breakpoint)
+    })?;
+    let names = functions(&stop["backtrace"][0]);
+    check(names.last().is_some_and(|f| f == "demo::checksum"), || {
+        format!("not stopped in demo::checksum: {names:?}")
+    })?;
+    s.stopped_pc = as_u64(&stop["backtrace"][0]["pc"], "pc")?;
+    Ok(())
+}
+
+fn single_step_runs_one_instruction(
+    _arch: Arch,
+    _demo: &Demo,
+    d: &mut Driver,
+    s: &mut Session,
+) -> Step<()> {
+    d.ok(&format!("step {}", s.tid))?;
+    let event = d.event("step stop", 120, |e| {
+        e["Stopped"]["exception"]["exception_type"] == 0x408
+    })?;
+    let stop = &event["Stopped"];
+    let pc = as_u64(&stop["backtrace"][0]["pc"], "pc")?;
+    check(pc != s.stopped_pc && pc - s.stopped_pc < 16, || {
+        format!(
+            "pc {pc:#x} is not one instruction after {:#x}",
+            s.stopped_pc
+        )
+    })?;
+    let names = functions(&stop["backtrace"][0]);
+    check(names.last().is_some_and(|f| f == "demo::checksum"), || {
+        format!("the step left demo::checksum: {names:?}")
+    })?;
+    s.stopped_pc = pc;
+    Ok(())
+}
+
+fn read_registers_read_write_memory_backtrace_symbolize(
+    arch: Arch,
+    _demo: &Demo,
+    d: &mut Driver,
+    s: &mut Session,
+) -> Step<()> {
+    let registers = d.ok(&format!("regs {}", s.tid))?;
+    let sp_slot = match arch {
+        Arch::X86_64 => 7,
+        Arch::Aarch64 => 31,
+    };
+    let sp = as_u64(&registers["Registers"]["values"][sp_slot], "sp")?;
+    let memory = d.ok(&format!("read {} {sp:#x} 64", s.pid))?;
+    let stack = memory["Memory"].as_array().cloned().unwrap_or_default();
+    check(stack.len() == 64, || {
+        format!("not 64 bytes of stack: {memory}")
+    })?;
+    // Write a word of the stack and put it back.
+    let original: String = stack[..8]
+        .iter()
+        .map(|b| format!("{:02x}", b.as_u64().unwrap_or(0)))
+        .collect();
+    d.ok(&format!("write {} {sp:#x} 5eed5eed5eed5eed", s.pid))?;
+    let written = d.ok(&format!("read {} {sp:#x} 8", s.pid))?;
+    check(
+        written["Memory"] == serde_json::json!([0x5e, 0xed, 0x5e, 0xed, 0x5e, 0xed, 0x5e, 0xed]),
+        || format!("the write did not land: {written}"),
+    )?;
+    d.ok(&format!("write {} {sp:#x} {original}", s.pid))?;
+    let backtrace = d.ok(&format!("bt {}", s.tid))?;
+    let callers = frame_functions(&backtrace["Backtrace"]);
+    check(callers.iter().any(|f| f == "demo::main"), || {
+        format!("demo::main missing from {callers:?}")
+    })?;
+    // (The stop made its process the client's current one.)
+    let symbols = d.ok(&format!("symbolize {:#x}", s.stopped_pc))?;
+    let names = functions(&symbols["Symbols"][0]);
+    check(names.last().is_some_and(|f| f == "demo::checksum"), || {
+        format!("{:#x} is not in demo::checksum: {symbols}", s.stopped_pc)
+    })
+}
+
+fn break_on_file_line_clear_the_other_and_hit_it(
+    _arch: Arch,
+    demo: &Demo,
+    d: &mut Driver,
+    s: &mut Session,
+) -> Step<()> {
+    let reply = d.ok(&format!("break {} main.rs:{}", s.pid, demo.again_line))?;
+    s.line_breakpoint = as_u64(&reply["Breakpoint"]["id"], "breakpoint id")?;
+    // The function breakpoint goes; only the line's is left.
+    d.ok(&format!("delete {} {}", s.pid, s.checksum_breakpoint))?;
+    let listed = d.ok(&format!("breaks {}", s.pid))?;
+    check(
+        listed["Breakpoints"]
+            .as_array()
+            .is_some_and(|b| b.len() == 1 && b[0]["id"] == s.line_breakpoint),
+        || format!("not just breakpoint {}: {listed}", s.line_breakpoint),
+    )?;
+    d.ok(&format!("continue {}", s.tid))?;
+    let event = d.event("line breakpoint stop", 120, |e| {
+        e["Stopped"]["exception"]["exception_type"] == 0x308
+    })?;
+    let stop = &event["Stopped"];
+    check(stop["breakpoint"] == s.line_breakpoint, || {
+        format!("not breakpoint {}: {stop}", s.line_breakpoint)
+    })?;
+    let top = &stop["backtrace"][0]["locations"][0];
+    check(top["line"] == demo.again_line, || {
+        format!("stopped at line {} not {}", top["line"], demo.again_line)
+    })?;
+    s.stopped_pc = as_u64(&stop["backtrace"][0]["pc"], "pc")?;
+    Ok(())
+}
+
+fn detach_leaving_stopped_then_reattach_finds_same_stop(
+    _arch: Arch,
+    _demo: &Demo,
+    d: &mut Driver,
+    s: &mut Session,
+) -> Step<()> {
+    d.ok(&format!("detach {} --leave-stopped", s.pid))?;
+    let processes = d.ok("ps")?;
+    check(
+        processes["Processes"].as_array().is_some_and(|p| {
+            p.iter()
+                .any(|p| p["koid"] == s.pid && p["attached"] == false)
+        }),
+        || format!("still attached: {processes}"),
+    )?;
+    let threads = d.ok(&format!("threads {}", s.pid))?;
+    check(
+        threads["Threads"][0]["state"]["InException"]["exception_type"] == 0x308,
+        || format!("the thread did not stay stopped: {threads}"),
+    )?;
+    let attached = d.ok(&format!("attach {}", s.pid))?;
+    let stop = &attached["Attached"]["stops"][0];
+    check(
+        stop["thread"] == s.tid && stop["backtrace"][0]["pc"] == s.stopped_pc,
+        || format!("not the same stop at {:#x}: {attached}", s.stopped_pc),
+    )?;
+    check(stop["exception"]["exception_type"] == 0x308, || {
+        format!("not the breakpoint stop: {stop}")
+    })
+}
+
+fn a_client_that_vanishes_leaves_the_stop_for_the_next(
+    _arch: Arch,
+    _demo: &Demo,
+    d: &mut Driver,
+    s: &mut Session,
+) -> Step<()> {
+    // The first client hangs up; a new one is told of the stop
+    // right after its Hello.
+    s.transcript.extend(d.quit());
+    *d = Driver::start(&s.client, s.port)?;
+    let tid = s.tid;
+    let event = d.event("stop replayed to the new client", 60, |e| {
+        e["Stopped"]["thread"] == tid
+    })?;
+    check(
+        event["Stopped"]["backtrace"][0]["pc"] == s.stopped_pc,
+        || format!("not the stop at {:#x}: {event}", s.stopped_pc),
+    )?;
+    d.ok(&format!("threads {}", s.pid)).map(|_| ())
+}
+
+fn malformed_frames_get_error_replies_and_the_session_goes_on(
+    _arch: Arch,
+    _demo: &Demo,
+    d: &mut Driver,
+    _s: &mut Session,
+) -> Step<()> {
+    let cut = d.ok("send-raw 05ff00")?;
+    check(cut["MalformedFrame"]["kind"] == "BadCobs", || {
+        format!("{cut}")
+    })?;
+    let garbage = d.ok("send-raw 03ffff00")?;
+    check(garbage["MalformedFrame"]["kind"] == "BadMessage", || {
+        format!("{garbage}")
+    })?;
+    d.ok("jobs").map(|_| ())
+}
+
+fn killed_target_is_reported(
+    _arch: Arch,
+    _demo: &Demo,
+    d: &mut Driver,
+    s: &mut Session,
+) -> Step<()> {
+    d.ok(&format!("kill {}", s.pid))?;
+    let pid = s.pid;
+    let event = d.event("process exit", 60, |e| e["ProcessExited"]["process"] == pid)?;
+    check(event["ProcessExited"]["return_code"] == -1024, || {
+        format!("not killed: {event}")
+    })?;
+    let registers = d.command(&format!("regs {}", s.tid))?;
+    check(registers["ok"] == false, || {
+        format!("registers of a dead thread: {registers}")
+    })?;
+    let processes = d.ok("ps")?;
+    check(
+        processes["Processes"]
+            .as_array()
+            .is_some_and(|p| !p.iter().any(|p| p["koid"] == s.pid)),
+        || format!("the dead process is still listed: {processes}"),
+    )
 }
 
 /// The end-to-end tests on one architecture; (passed, failed).
@@ -787,10 +850,10 @@ pub fn e2e(arch: Arch, options: &Options) -> Result<(usize, usize), String> {
     };
     let (mut passed, mut failed) = (0, 0);
     let mut broken = None;
-    for (name, test) in scenario(arch, &demo) {
+    for &(name, test) in SCENARIO {
         let result = match &broken {
             Some(first) => Err(format!("not run: {first} failed")),
-            None => test(&mut driver, &mut session),
+            None => test(arch, &demo, &mut driver, &mut session),
         };
         match result {
             Ok(()) => {

@@ -1,12 +1,23 @@
 //! `cargo xtask`: Spinel's single host-side entry point.
 //!
-//! Builds the kernel (and, later, userspace) for each architecture with one
+//! Builds the kernel and the user programs for each architecture with one
 //! `cargo build --target` per crate, provisions what a fresh machine lacks
 //! (rustup targets, QEMU), boots the result under QEMU with a timeout, and
 //! turns guest output and QEMU exit codes into verdicts.
+//!
+//! Rules this crate keeps:
+//! - **One command line, declared once** (`cli.rs`, clap's derive): every
+//!   command and option has its `--help`; a usage error is one line naming
+//!   the bad argument and exits with 2, never a panic or a backtrace.
+//! - **Failures are messages**: every step returns `Result<_, String>` and
+//!   `main` prints `xtask: <message>` and exits with 1.
+//! - **Verdicts by exit code**: a guest passes only when QEMU exits with the
+//!   success code; the console is kept for the report.
+//! - Host crates only; no `unsafe`.
 
 mod bench;
 mod cargo;
+mod cli;
 mod debugger;
 mod profile;
 mod provision;
@@ -37,20 +48,9 @@ impl Arch {
             Arch::Aarch64 => "aarch64-unknown-none",
         }
     }
-
-    fn parse(text: &str) -> Result<Vec<Arch>, String> {
-        match text {
-            "x86_64" | "x86-64" | "amd64" => Ok(vec![Arch::X86_64]),
-            "aarch64" | "arm64" => Ok(vec![Arch::Aarch64]),
-            "all" => Ok(Arch::ALL.to_vec()),
-            other => Err(format!(
-                "unknown architecture `{other}`: use x86_64, aarch64 or all"
-            )),
-        }
-    }
 }
 
-/// Options shared by the subcommands.
+/// Options shared by the subcommands, whatever the command line named.
 #[derive(Debug)]
 pub struct Options {
     pub arches: Vec<Arch>,
@@ -68,106 +68,37 @@ pub struct Options {
     pub extra: Vec<String>,
 }
 
-const USAGE: &str = "\
-usage: cargo xtask <command> [options]
-
-commands:
-  build     build the kernel for each architecture
-  run       boot Spinel under QEMU with the debugger agent and a crashing demo,
-            the debugger client on the second serial line (x86_64 unless --arch)
-  test      host tests, lints, then the in-guest suites on every architecture
-  gdb       boot halted with QEMU's gdbstub and print (or --launch) the gdb command
-  bench     guest benchmarks under -icount (guest instructions per operation)
-  profile   where a benchmark's guest instructions go, by function (-- NAME [COUNT])
-  setup     install what the other commands need (rustup targets, QEMU, and the
-            aarch64 cross gcc and qemu-user for the symbolizer's tests)
-
-options:
-  --arch x86_64|aarch64|all   architecture(s) (default: run/gdb x86_64, build/test all)
-  --release                   optimised build (debug info is kept)
-  --timeout SECONDS           kill a guest that runs longer (default 120); run: how
-                              long the client waits for the demo to stop
-  --filter TEXT               test: run only in-guest tests whose name contains TEXT
-  --host-only / --guest-only  test: only the host side / only the guests
-  --no-lint                   test: skip cargo fmt --check and clippy
-  --verbose                   show the whole guest console as it runs
-  --port N                    gdb: the gdbstub port (default 1234)
-  --launch                    gdb: start gdb-multiarch attached to the guest
-  -- ARGS                     run: extra arguments for QEMU";
-
-fn parse(args: &[String], default_arches: &[Arch]) -> Result<Options, String> {
-    let mut options = Options {
-        arches: default_arches.to_vec(),
-        release: false,
-        timeout: 120,
-        verbose: false,
-        filter: None,
-        host_tests: true,
-        guest_tests: true,
-        lint: true,
-        gdb_port: 1234,
-        launch_gdb: false,
-        extra: Vec::new(),
-    };
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        let mut value = |name: &str| {
-            iter.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match arg.as_str() {
-            "--arch" => options.arches = Arch::parse(&value("--arch")?)?,
-            "--release" => options.release = true,
-            "--timeout" => {
-                options.timeout = value("--timeout")?
-                    .parse()
-                    .map_err(|_| "--timeout takes whole seconds".to_string())?
-            }
-            "--filter" => options.filter = Some(value("--filter")?),
-            "--host-only" => options.guest_tests = false,
-            "--guest-only" => {
-                options.host_tests = false;
-                options.lint = false;
-            }
-            "--no-lint" => options.lint = false,
-            "--verbose" | "-v" => options.verbose = true,
-            "--port" => {
-                options.gdb_port = value("--port")?
-                    .parse()
-                    .map_err(|_| "--port takes a number".to_string())?
-            }
-            "--launch" => options.launch_gdb = true,
-            "--" => {
-                options.extra = iter.cloned().collect();
-                break;
-            }
-            other => return Err(format!("unknown option `{other}`\n\n{USAGE}")),
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            arches: Arch::ALL.to_vec(),
+            release: false,
+            timeout: cli::DEFAULT_TIMEOUT,
+            verbose: false,
+            filter: None,
+            host_tests: true,
+            guest_tests: true,
+            lint: true,
+            gdb_port: cli::DEFAULT_GDB_PORT,
+            launch_gdb: false,
+            extra: Vec::new(),
         }
     }
-    Ok(options)
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(command) = args.first() else {
-        eprintln!("{USAGE}");
-        return ExitCode::FAILURE;
+    let (command, options) = match cli::parse(std::env::args_os()) {
+        Ok(parsed) => parsed,
+        Err(exit) => return exit,
     };
-    let single = [Arch::X86_64];
-    let result = match command.as_str() {
-        "build" => parse(&args[1..], &Arch::ALL).and_then(|o| cmd_build(&o)),
-        "run" => parse(&args[1..], &single).and_then(|o| cmd_run(&o)),
-        "test" => parse(&args[1..], &Arch::ALL).and_then(|o| cmd_test(&o)),
-        "gdb" => parse(&args[1..], &single).and_then(|o| cmd_gdb(&o)),
-        "bench" => parse(&args[1..], &Arch::ALL).and_then(|o| bench::run(&o)),
-        "profile" => parse(&args[1..], &single).and_then(|o| profile::run(&o)),
-        "setup" => parse(&args[1..], &Arch::ALL).and_then(|o| provision::setup(&o.arches)),
-        "help" | "--help" | "-h" => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    let result = match command {
+        cli::Command::Build => cmd_build(&options),
+        cli::Command::Run => cmd_run(&options),
+        cli::Command::Test => cmd_test(&options),
+        cli::Command::Gdb => cmd_gdb(&options),
+        cli::Command::Bench => bench::run(&options),
+        cli::Command::Profile => profile::run(&options),
+        cli::Command::Setup => provision::setup(&options.arches),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

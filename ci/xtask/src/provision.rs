@@ -2,6 +2,12 @@
 //!
 //! Each `ensure_*` either makes the tool available or stops with a message
 //! naming the one command that fixes it.
+//!
+//! The toolchain, its components and both bare-metal targets are named in
+//! `rust-toolchain.toml`, so rustup installs them itself when it installs
+//! the toolchain; [`ensure_targets`] stays as the check (and the repair)
+//! for a toolchain installed before that file, asking rustup from the
+//! workspace root so it answers for the pinned toolchain.
 
 use crate::Arch;
 use std::path::Path;
@@ -19,6 +25,7 @@ fn succeeds(program: &str, args: &[&str]) -> bool {
 fn output(program: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(program)
         .args(args)
+        .current_dir(crate::cargo::workspace_root())
         .stderr(Stdio::null())
         .output()
         .ok()?;
@@ -50,6 +57,7 @@ pub fn ensure_targets(arches: &[Arch]) -> Result<(), String> {
     }
     println!("xtask: installing rustup targets {}", missing.join(" "));
     let status = Command::new("rustup")
+        .current_dir(crate::cargo::workspace_root())
         .args(["target", "add"])
         .args(&missing)
         .status();

@@ -1,23 +1,21 @@
 //! Loading a user program: an ELF64 executable's `PT_LOAD` segments become
 //! VMOs mapped with the segment's permissions.
 //!
-//! Everything in the file is checked before use; a malformed program is an
-//! [`ElfError`] naming what is wrong, never a panic.
+//! The file is read by `spinel_elf`, the one ELF reader (userspace's
+//! launcher uses it too), which checks everything before it is used; this
+//! module only copies the checked segments into VMOs and maps them. A
+//! malformed program is an [`ElfError`] naming what is wrong, never a panic.
 
 use crate::{PhysicalMemory, VmSpace, Vmo};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use spinel_abi::Status;
+use spinel_elf::Program;
 use spinel_hal_api::{AddressSpace, PAGE_SIZE, PageFlags};
 
 /// `e_machine` values.
-pub const EM_X86_64: u16 = 62;
-pub const EM_AARCH64: u16 = 183;
+pub use spinel_elf::{EM_AARCH64, EM_X86_64};
 
-const PT_LOAD: u32 = 1;
-const PF_X: u32 = 1;
-const PF_W: u32 = 2;
-const ET_EXEC: u16 = 2;
 const PAGE: u64 = PAGE_SIZE as u64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,8 +25,18 @@ pub enum ElfError {
     Unsupported(&'static str),
     /// A header or segment points outside the file or the user range.
     Malformed(&'static str),
-    /// Mapping the segments failed (overlap, no memory ...).
+    /// Mapping the segments failed (no memory ...).
     Map(Status),
+}
+
+impl From<spinel_elf::Error> for ElfError {
+    fn from(error: spinel_elf::Error) -> Self {
+        match error {
+            spinel_elf::Error::NotElf => ElfError::NotElf,
+            spinel_elf::Error::Unsupported(what) => ElfError::Unsupported(what),
+            spinel_elf::Error::Malformed(what) => ElfError::Malformed(what),
+        }
+    }
 }
 
 impl core::fmt::Display for ElfError {
@@ -57,21 +65,6 @@ pub struct LoadedImage {
     pub segments: Vec<Segment>,
 }
 
-fn field<const N: usize>(file: &[u8], at: usize) -> Result<[u8; N], ElfError> {
-    file.get(at..at + N)
-        .and_then(|b| b.try_into().ok())
-        .ok_or(ElfError::Malformed("header runs past the end of the file"))
-}
-fn u16_at(file: &[u8], at: usize) -> Result<u16, ElfError> {
-    field::<2>(file, at).map(u16::from_le_bytes)
-}
-fn u32_at(file: &[u8], at: usize) -> Result<u32, ElfError> {
-    field::<4>(file, at).map(u32::from_le_bytes)
-}
-fn u64_at(file: &[u8], at: usize) -> Result<u64, ElfError> {
-    field::<8>(file, at).map(u64::from_le_bytes)
-}
-
 /// Load `file` into `space`; `machine` is the `e_machine` this CPU runs.
 pub fn load<A: AddressSpace>(
     space: &mut VmSpace<A>,
@@ -79,63 +72,23 @@ pub fn load<A: AddressSpace>(
     file: &[u8],
     machine: u16,
 ) -> Result<LoadedImage, ElfError> {
-    if file.get(..4) != Some(b"\x7fELF".as_slice()) {
-        return Err(ElfError::NotElf);
-    }
-    if file.get(4) != Some(&2) || file.get(5) != Some(&1) {
-        return Err(ElfError::Unsupported("not 64-bit little-endian"));
-    }
-    if u16_at(file, 16)? != ET_EXEC {
-        return Err(ElfError::Unsupported(
-            "not a fixed-address executable (ET_EXEC)",
-        ));
-    }
-    if u16_at(file, 18)? != machine {
-        return Err(ElfError::Unsupported("built for another machine"));
-    }
-    let entry = u64_at(file, 24)?;
-    let phoff = u64_at(file, 32)? as usize;
-    let phentsize = u16_at(file, 54)? as usize;
-    let phnum = u16_at(file, 56)? as usize;
-    if phentsize < 56 {
-        return Err(ElfError::Malformed("program header entries too small"));
-    }
+    let header = spinel_elf::Header::parse(file)?;
+    header.check_executable(machine)?;
+    let (_, program) = Program::from_file(file, PAGE)?;
     let mut segments = Vec::new();
-    for index in 0..phnum {
-        let at = index
-            .checked_mul(phentsize)
-            .and_then(|o| o.checked_add(phoff));
-        let at = at.ok_or(ElfError::Malformed("program headers out of range"))?;
-        if u32_at(file, at)? != PT_LOAD {
-            continue;
-        }
-        let flags = u32_at(file, at + 4)?;
-        let offset = u64_at(file, at + 8)?;
-        let vaddr = u64_at(file, at + 16)?;
-        let filesz = u64_at(file, at + 32)?;
-        let memsz = u64_at(file, at + 40)?;
-        if filesz > memsz || memsz == 0 {
-            return Err(ElfError::Malformed(
-                "segment file size exceeds its memory size",
-            ));
-        }
-        let data = offset
-            .checked_add(filesz)
-            .and_then(|end| file.get(offset as usize..end as usize))
-            .ok_or(ElfError::Malformed("segment data outside the file"))?;
-        let start = vaddr & !(PAGE - 1);
-        let end = vaddr
-            .checked_add(memsz)
-            .ok_or(ElfError::Malformed("segment wraps around"))?;
-        let len = end.next_multiple_of(PAGE) - start;
-        let page_flags = match (flags & PF_W != 0, flags & PF_X != 0) {
-            (true, true) => return Err(ElfError::Unsupported("writable and executable segment")),
-            (true, false) => PageFlags::USER_RW,
+    for segment in program.segments() {
+        let range = segment.file_range();
+        // `Program` checked the range against the file's length.
+        let data = &file[range.start as usize..range.end as usize];
+        let page_flags = match (segment.writable, segment.executable) {
+            (true, _) => PageFlags::USER_RW,
             (false, true) => PageFlags::USER_RX,
             (false, false) => PageFlags::USER_RO,
         };
+        let (start, len) = (segment.page_start, segment.pages_len());
         let vmo = Arc::new(Vmo::new(memory, len).map_err(ElfError::Map)?);
-        vmo.write(vaddr - start, data).map_err(ElfError::Map)?;
+        vmo.write(segment.offset_in_pages(), data)
+            .map_err(ElfError::Map)?;
         space
             .map(Some(start), vmo, 0, len, page_flags)
             .map_err(|status| match status {
@@ -150,15 +103,10 @@ pub fn load<A: AddressSpace>(
             flags: page_flags,
         });
     }
-    if !segments
-        .iter()
-        .any(|s| s.flags.execute && (s.start..s.start + s.len).contains(&entry))
-    {
-        return Err(ElfError::Malformed(
-            "entry point is not in an executable segment",
-        ));
-    }
-    Ok(LoadedImage { entry, segments })
+    Ok(LoadedImage {
+        entry: program.entry,
+        segments,
+    })
 }
 
 #[cfg(test)]
@@ -244,7 +192,7 @@ mod tests {
         );
         assert_eq!(
             load_into(&overlap).0,
-            Err(ElfError::Map(Status::ALREADY_EXISTS))
+            Err(ElfError::Malformed("segments overlap"))
         );
         let mut truncated = ok.clone();
         truncated[64 + 32..64 + 40].copy_from_slice(&u64::MAX.to_le_bytes()); // filesz

@@ -6,10 +6,23 @@
 //!
 //! [`prepare`] stops short of starting, so that a caller can attach
 //! handlers (a debugger channel, say) to the new process first.
+//!
+//! Rules this module keeps:
+//! - **No format parsed by hand.** The boot image's directory is checked by
+//!   `spinel_bootfs` (the kernel's reader of the same image) and the ELF
+//!   headers by `spinel_elf` (the kernel's loader's reader); this module
+//!   only moves bytes between VMOs, after the same checks the kernel's
+//!   loader makes (a fixed-address executable for this machine, every
+//!   segment sound). Whatever they refuse is INVALID_ARGS.
+//! - **Read what is needed, from the VMO**: the directory, the ELF header
+//!   and program headers, then each segment in `COPY_CHUNK` pieces; never
+//!   the whole image, and no allocation sized by an unchecked field.
+//! - No `unsafe`: everything goes through `spinel_zx`'s safe wrappers.
 
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
+use spinel_elf::Program;
 
 use crate::zx::abi::bootstrap::{
     self, TAG_BOOT_IMAGE, TAG_JOB, TAG_PROCESS_SELF, TAG_THREAD_SELF, TAG_VMAR_ROOT,
@@ -39,18 +52,6 @@ pub struct FileRange {
     pub len: u64,
 }
 
-fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
-}
-
-fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
-}
-
-fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
-}
-
 impl BootImage {
     pub fn new(vmo: Vmo) -> Self {
         BootImage { vmo }
@@ -58,36 +59,33 @@ impl BootImage {
 
     /// Every file's name and place, in image order (INVALID_ARGS if the
     /// directory is malformed). Reads only the directory (header, entries,
-    /// names), never the files.
+    /// names), never the files, and checks it with `spinel_bootfs`, the
+    /// format's one reader.
     pub fn entries(&self) -> Result<Vec<(String, FileRange)>, Status> {
-        const HEADER: usize = 16;
-        const ENTRY: usize = 24;
-        let bad = Status::INVALID_ARGS;
-        let mut header = [0u8; HEADER];
-        self.vmo.read(&mut header, 0)?;
-        if &header[..8] != b"SPNLBOOT" || u32_at(&header, 8) != Some(1) {
-            return Err(bad);
+        let bad = |_| Status::INVALID_ARGS;
+        let mut directory = vec![0u8; spinel_bootfs::HEADER_LEN];
+        self.vmo.read(&mut directory, 0)?;
+        // Header, then header and entry table, then all of it with names.
+        for next_len in [spinel_bootfs::table_len, spinel_bootfs::directory_len] {
+            let len = next_len(&directory).map_err(bad)?;
+            // A length the VMO does not hold is refused before any
+            // allocation of that size.
+            let last = u64::try_from(len - 1).map_err(|_| Status::INVALID_ARGS)?;
+            self.vmo.read(&mut [0u8], last)?;
+            directory.resize(len, 0);
+            self.vmo.read(&mut directory, 0)?;
         }
-        let count = u32_at(&header, 12).ok_or(bad)? as usize;
-        let mut entries = vec![0u8; count.checked_mul(ENTRY).ok_or(bad)?];
-        self.vmo.read(&mut entries, HEADER as u64)?;
-        let mut files = Vec::with_capacity(count);
-        for entry in entries.chunks_exact(ENTRY) {
-            let name_offset = u32_at(entry, 0).ok_or(bad)?;
-            let name_len = u32_at(entry, 4).ok_or(bad)? as usize;
-            if name_len > 255 {
-                return Err(bad);
-            }
-            let mut name = vec![0u8; name_len];
-            self.vmo.read(&mut name, u64::from(name_offset))?;
-            let name = String::from_utf8(name).map_err(|_| bad)?;
-            let range = FileRange {
-                offset: u64_at(entry, 8).ok_or(bad)?,
-                len: u64_at(entry, 16).ok_or(bad)?,
-            };
-            files.push((name, range));
-        }
-        Ok(files)
+        let parsed = spinel_bootfs::Directory::parse(&directory, None).map_err(bad)?;
+        Ok(parsed
+            .entries()
+            .map(|entry| {
+                let range = FileRange {
+                    offset: entry.offset,
+                    len: entry.len,
+                };
+                (String::from(entry.name), range)
+            })
+            .collect())
     }
 
     /// The names of the files, in image order.
@@ -112,7 +110,11 @@ impl BootImage {
         if end > file.len {
             return Err(Status::INVALID_ARGS);
         }
-        self.vmo.read(out, file.offset + offset)
+        let at = file
+            .offset
+            .checked_add(offset)
+            .ok_or(Status::INVALID_ARGS)?;
+        self.vmo.read(out, at)
     }
 }
 
@@ -220,68 +222,54 @@ pub fn launch(
     prepare(job, image, program, args, inherit)?.start()
 }
 
-/// Map each `PT_LOAD` segment of the ELF64 file at its address; returns the
-/// entry point.
-fn load_elf(image: &BootImage, file: FileRange, vmar: &Vmar) -> Result<u64, Status> {
-    const PT_LOAD: u32 = 1;
-    const PF_X: u32 = 1;
-    const PF_W: u32 = 2;
-    const PHDR_SIZE: usize = 56;
-    let bad = Status::INVALID_ARGS;
+/// The `e_machine` of the programs this CPU runs.
+fn machine() -> u16 {
+    match crate::zx::arch::ARCH {
+        "aarch64" => spinel_elf::EM_AARCH64,
+        _ => spinel_elf::EM_X86_64,
+    }
+}
 
-    let mut header = [0u8; 64];
+/// Map each `PT_LOAD` segment of the ELF64 file at its address, as
+/// `spinel_elf` (the one ELF reader, the kernel's loader's too) describes
+/// it; returns the entry point.
+fn load_elf(image: &BootImage, file: FileRange, vmar: &Vmar) -> Result<u64, Status> {
+    let bad = |_| Status::INVALID_ARGS;
+    let mut header = [0u8; spinel_elf::HEADER_LEN];
     image.read(file, 0, &mut header)?;
-    if &header[..4] != b"\x7fELF" || header[4] != 2 || header[5] != 1 {
-        return Err(bad);
+    let header = spinel_elf::Header::parse(&header).map_err(bad)?;
+    header.check_executable(machine()).map_err(bad)?;
+    let table_range = header.program_headers().map_err(bad)?;
+    let table_len =
+        usize::try_from(table_range.end - table_range.start).map_err(|_| Status::INVALID_ARGS)?;
+    if table_len > 0 {
+        // The table's last byte must be in the file and the VMO before a
+        // buffer of its length is allocated.
+        image.read(file, table_range.end - 1, &mut [0u8])?;
     }
-    let entry = u64_at(&header, 24).ok_or(bad)?;
-    let phoff = u64_at(&header, 32).ok_or(bad)?;
-    let phentsize = u16_at(&header, 54).ok_or(bad)? as usize;
-    let phnum = u16_at(&header, 56).ok_or(bad)? as usize;
-    if phentsize < PHDR_SIZE {
-        return Err(bad);
-    }
-    let mut headers = vec![0u8; phentsize * phnum];
-    image.read(file, phoff, &mut headers)?;
+    let mut table = vec![0u8; table_len];
+    image.read(file, table_range.start, &mut table)?;
+    let program = Program::parse(&header, &table, file.len, PAGE).map_err(bad)?;
 
     let mut buffer = vec![0u8; COPY_CHUNK];
-    for index in 0..phnum {
-        let ph = &headers[index * phentsize..][..PHDR_SIZE];
-        if u32_at(ph, 0) != Some(PT_LOAD) {
-            continue;
-        }
-        let flags = u32_at(ph, 4).ok_or(bad)?;
-        let offset = u64_at(ph, 8).ok_or(bad)?;
-        let vaddr = u64_at(ph, 16).ok_or(bad)?;
-        let filesz = u64_at(ph, 32).ok_or(bad)?;
-        let memsz = u64_at(ph, 40).ok_or(bad)?;
-        if memsz == 0 {
-            continue;
-        }
-        if filesz > memsz {
-            return Err(bad);
-        }
-        let start = vaddr & !(PAGE - 1);
-        let end = vaddr
-            .checked_add(memsz)
-            .and_then(|e| e.checked_next_multiple_of(PAGE))
-            .ok_or(bad)?;
-        let vmo = Vmo::create(end - start)?;
+    for segment in program.segments() {
+        let vmo = Vmo::create(segment.pages_len())?;
+        let (offset, filesz) = (segment.offset, segment.filesz);
         let mut done = 0u64;
         while done < filesz {
             let n = ((filesz - done) as usize).min(COPY_CHUNK);
             image.read(file, offset + done, &mut buffer[..n])?;
-            vmo.write(&buffer[..n], vaddr - start + done)?;
+            vmo.write(&buffer[..n], segment.offset_in_pages() + done)?;
             done += n as u64;
         }
         let mut options = VM_SPECIFIC | VM_PERM_READ;
-        if flags & PF_W != 0 {
+        if segment.writable {
             options |= VM_PERM_WRITE;
         }
-        if flags & PF_X != 0 {
+        if segment.executable {
             options |= VM_PERM_EXECUTE;
         }
-        vmar.map(options, start, &vmo, 0, end - start)?;
+        vmar.map(options, segment.page_start, &vmo, 0, segment.pages_len())?;
     }
-    Ok(entry)
+    Ok(program.entry)
 }
