@@ -92,6 +92,10 @@ pub struct Snapshot {
     /// The command line, as far as known (`pr_psargs`: 79 bytes are kept).
     pub arguments: String,
     pub process_koid: u64,
+    /// The program's entry point as loaded (its ELF's `e_entry` plus any
+    /// load bias); 0 when unknown. Written as `AT_ENTRY` in `NT_AUXV`: lldb
+    /// places the executable by it, and without it shows no symbols.
+    pub entry: u64,
     /// The threads; **the faulting thread first** (gdb and lldb select the
     /// first thread of a core).
     pub threads: Vec<Thread>,
@@ -111,7 +115,10 @@ pub struct Thread {
     /// FP/SIMD state, when it could be read.
     pub fp: Option<FpRegisters>,
     /// The POSIX signal this thread reports: the crash's for the faulting
-    /// thread ([`signal_for_exception`]), 0 for the others.
+    /// thread ([`signal_for_exception`]), 0 for the others. As Linux does,
+    /// the core gives every thread's `NT_PRSTATUS` the first thread's
+    /// signal (the signal the process died of: gdb's "terminated with
+    /// signal" reads the last thread's).
     pub signal: u32,
     /// The faulting data address, if any (x86 cr2 / arm64 FAR); goes into
     /// `NT_SIGINFO`'s `si_addr`.

@@ -9,6 +9,7 @@
 //! | `NT_FPREGSET` | CORE | 2 | 512 (FXSAVE image) | 528 (`user_fpsimd_state`) |
 //! | `NT_PRPSINFO` (`elf_prpsinfo`) | CORE | 3 | 136 | 136 |
 //! | `NT_SIGINFO` (`siginfo_t`) | CORE | 0x53494749 | 128 | 128 |
+//! | `NT_AUXV` | CORE | 6 | (key, value) words: `AT_PAGESZ`, `AT_ENTRY`, `AT_NULL` | same |
 //! | `NT_FILE` | CORE | 0x46494c45 | count, page size, (start, end, page offset) each, then the names | same |
 //! | `NT_X86_XSTATE` | LINUX | 0x202 | XSAVE image (576: legacy area, XCR0 at 464, header) | |
 //! | `NT_ARM_TLS` | LINUX | 0x401 | | 8 (TPIDR_EL0) |
@@ -18,7 +19,7 @@
 //! otherwise.
 //!
 //! Order (as Linux's `fill_note_info`): the first thread's `NT_PRSTATUS`,
-//! then the process-wide `NT_PRPSINFO`, `NT_SIGINFO` and `NT_FILE`, then
+//! then the process-wide `NT_PRPSINFO`, `NT_SIGINFO`, `NT_AUXV` and `NT_FILE`, then
 //! that thread's other register sets; each further thread's `NT_PRSTATUS`
 //! followed by its register sets. A reader starts a new thread at every
 //! `NT_PRSTATUS`.
@@ -32,6 +33,7 @@ use spinel_abi::thread::{aarch64 as arm, x86_64 as x86};
 pub const NT_PRSTATUS: u32 = 1;
 pub const NT_FPREGSET: u32 = 2;
 pub const NT_PRPSINFO: u32 = 3;
+pub const NT_AUXV: u32 = 6;
 pub const NT_SIGINFO: u32 = 0x5349_4749;
 pub const NT_FILE: u32 = 0x4649_4c45;
 pub const NT_X86_XSTATE: u32 = 0x202;
@@ -139,15 +141,15 @@ fn pid(koid: u64) -> u32 {
     koid as u32
 }
 
-/// `elf_prstatus` of one thread.
-pub fn prstatus(arch: Arch, thread: &Thread, process_koid: u64) -> Vec<u8> {
+/// `elf_prstatus` of one thread, reporting `signal` (the process's).
+pub fn prstatus(arch: Arch, thread: &Thread, process_koid: u64, signal: u32) -> Vec<u8> {
     let size = match arch {
         Arch::X86_64 => PRSTATUS_SIZE_X86_64,
         Arch::Aarch64 => PRSTATUS_SIZE_AARCH64,
     };
     let mut f = Fields::new(size);
-    f.u32(0, thread.signal); // pr_info.si_signo
-    f.u16(12, thread.signal as u16); // pr_cursig
+    f.u32(0, signal); // pr_info.si_signo
+    f.u16(12, signal as u16); // pr_cursig
     f.u32(32, pid(thread.koid)); // pr_pid
     f.u32(40, pid(process_koid)); // pr_pgrp
     f.u32(44, pid(process_koid)); // pr_sid
@@ -193,6 +195,25 @@ pub fn siginfo(thread: &Thread) -> Vec<u8> {
     f.u32(8, u32::from(thread.signal != 0)); // si_code
     f.u64(16, thread.fault_address.unwrap_or(0)); // si_addr
     f.0
+}
+
+/// `AT_*` keys of the auxiliary vector.
+pub const AT_NULL: u64 = 0;
+pub const AT_PAGESZ: u64 = 6;
+pub const AT_ENTRY: u64 = 9;
+
+/// `NT_AUXV`: the page size and, when known, the entry point.
+pub fn auxv(entry: u64) -> Vec<u8> {
+    let mut pairs = vec![(AT_PAGESZ, PAGE_SIZE)];
+    if entry != 0 {
+        pairs.push((AT_ENTRY, entry));
+    }
+    pairs.push((AT_NULL, 0));
+    pairs
+        .iter()
+        .flat_map(|&(key, value)| [key, value])
+        .flat_map(u64::to_le_bytes)
+        .collect()
 }
 
 /// The FXSAVE image of x87/SSE in their reset state (FCW 0x37f, MXCSR
@@ -308,16 +329,18 @@ fn push_register_sets(out: &mut Vec<u8>, arch: Arch, thread: &Thread) {
 pub fn all_notes(snapshot: &Snapshot, mappings: &[&Mapping]) -> Vec<u8> {
     let arch = snapshot.arch;
     let mut out = Vec::new();
+    let signal = snapshot.threads.first().map_or(0, |t| t.signal);
     for (i, thread) in snapshot.threads.iter().enumerate() {
         push_note(
             &mut out,
             OWNER_CORE,
             NT_PRSTATUS,
-            &prstatus(arch, thread, snapshot.process_koid),
+            &prstatus(arch, thread, snapshot.process_koid, signal),
         );
         if i == 0 {
             push_note(&mut out, OWNER_CORE, NT_PRPSINFO, &prpsinfo(snapshot));
             push_note(&mut out, OWNER_CORE, NT_SIGINFO, &siginfo(thread));
+            push_note(&mut out, OWNER_CORE, NT_AUXV, &auxv(snapshot.entry));
             push_note(&mut out, OWNER_CORE, NT_FILE, &file_note(mappings));
         }
         push_register_sets(&mut out, arch, thread);
@@ -357,7 +380,7 @@ mod tests {
             signal: 11,
             fault_address: Some(0x10c),
         };
-        let x = prstatus(Arch::X86_64, &thread(Arch::X86_64), 3);
+        let x = prstatus(Arch::X86_64, &thread(Arch::X86_64), 3, 11);
         assert_eq!(x.len(), 336);
         assert_eq!(
             u64::from_le_bytes(x[0x70 + 15 * 8..][..8].try_into().unwrap()),
@@ -365,7 +388,7 @@ mod tests {
         );
         assert_eq!(u32::from_le_bytes(x[32..36].try_into().unwrap()), 7);
         assert_eq!(u16::from_le_bytes(x[12..14].try_into().unwrap()), 11);
-        let a = prstatus(Arch::Aarch64, &thread(Arch::Aarch64), 3);
+        let a = prstatus(Arch::Aarch64, &thread(Arch::Aarch64), 3, 11);
         assert_eq!(a.len(), 392);
         assert_eq!(fpregset(Arch::Aarch64, None).len(), 528);
         assert_eq!(fpregset(Arch::X86_64, None).len(), 512);
