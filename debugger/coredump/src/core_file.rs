@@ -287,3 +287,108 @@ pub fn write_core(snapshot: &Snapshot) -> Result<Vec<u8>, Error> {
         Err(never) => match never {},
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Permissions, Thread};
+    use alloc::vec;
+    use object::read::elf::{ElfFile64, ProgramHeader as _};
+
+    fn snapshot() -> Snapshot {
+        let thread = |koid| Thread {
+            koid,
+            registers: vec![0; Arch::Aarch64.general_register_count()],
+            fp: None,
+            signal: 5,
+            fault_address: None,
+        };
+        let mapping = |base, size, contents| Mapping {
+            base,
+            size,
+            permissions: Permissions::RW,
+            name: "m".into(),
+            file: None,
+            contents,
+        };
+        Snapshot {
+            arch: Arch::Aarch64,
+            program: "a-program-with-a-long-name".into(),
+            arguments: String::new(),
+            process_koid: 9,
+            entry: 0x200000,
+            threads: vec![thread(10), thread(11)],
+            mappings: vec![
+                mapping(0x5000, 0x2000, Contents::Bytes(vec![0xab; 0x100])),
+                mapping(0x1000, 0x1000, Contents::LeftOut),
+                mapping(0x9000, 0x1000, Contents::Bytes(vec![0xcd; 0x1000])),
+            ],
+        }
+    }
+
+    #[test]
+    fn program_headers_note_first_then_loads_sorted_and_aligned() {
+        let core = write_core(&snapshot()).unwrap();
+        let file = ElfFile64::<Endianness>::parse(core.as_slice()).unwrap();
+        let endian = file.endian();
+        assert_eq!(file.elf_header().e_type.get(endian), elf::ET_CORE);
+        let headers = file.elf_program_headers();
+        assert_eq!(headers.len(), 4);
+        assert_eq!(headers[0].p_type(endian), elf::PT_NOTE);
+        assert_eq!(headers[0].p_offset(endian) % 4, 0);
+        assert_eq!(headers[0].p_memsz(endian), 0);
+        let loads: Vec<(u64, u64, u64, u64)> = headers[1..]
+            .iter()
+            .map(|h| {
+                (
+                    h.p_vaddr(endian),
+                    h.p_offset(endian),
+                    h.p_filesz(endian),
+                    h.p_memsz(endian),
+                )
+            })
+            .collect();
+        assert_eq!(loads[0].0, 0x1000);
+        assert_eq!((loads[0].2, loads[0].3), (0, 0x1000), "left out");
+        assert_eq!((loads[1].0, loads[1].2, loads[1].3), (0x5000, 0x100, 0x2000));
+        assert_eq!(loads[2].0, 0x9000);
+        for &(_, offset, size, _) in &loads[1..] {
+            assert_eq!(offset % PAGE_SIZE, 0);
+            assert!(core[offset as usize..][..size as usize]
+                .iter()
+                .all(|&b| b == 0xab || b == 0xcd));
+        }
+        assert_eq!(core.len() as u64, loads[2].1 + 0x1000);
+        // The program name is cut to pr_fname's 15 bytes.
+        let name = b"a-program-with-\0";
+        assert!(core.windows(name.len()).any(|w| w == name));
+    }
+
+    #[test]
+    fn bad_snapshots_are_refused() {
+        let mut overlapping = snapshot();
+        overlapping.mappings[1].size = 0x4001;
+        assert_eq!(
+            CoreLayout::new(&overlapping).unwrap_err(),
+            Error::BadMapping {
+                base: 0x5000,
+                size: 0x2000
+            }
+        );
+        let mut no_threads = snapshot();
+        no_threads.threads.clear();
+        assert_eq!(CoreLayout::new(&no_threads).unwrap_err(), Error::NoThreads);
+        let mut short = snapshot();
+        short.threads[1].registers.pop();
+        assert_eq!(
+            CoreLayout::new(&short).unwrap_err(),
+            Error::RegisterCount { koid: 11, count: 34 }
+        );
+        let mut wrong_fp = snapshot();
+        wrong_fp.threads[0].fp = Some(crate::FpRegisters::X86_64 { fxsave: [0; 512] });
+        assert_eq!(
+            CoreLayout::new(&wrong_fp).unwrap_err(),
+            Error::FpArch { koid: 10 }
+        );
+    }
+}
