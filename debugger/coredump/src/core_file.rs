@@ -350,13 +350,18 @@ mod tests {
             .collect();
         assert_eq!(loads[0].0, 0x1000);
         assert_eq!((loads[0].2, loads[0].3), (0, 0x1000), "left out");
-        assert_eq!((loads[1].0, loads[1].2, loads[1].3), (0x5000, 0x100, 0x2000));
+        assert_eq!(
+            (loads[1].0, loads[1].2, loads[1].3),
+            (0x5000, 0x100, 0x2000)
+        );
         assert_eq!(loads[2].0, 0x9000);
         for &(_, offset, size, _) in &loads[1..] {
             assert_eq!(offset % PAGE_SIZE, 0);
-            assert!(core[offset as usize..][..size as usize]
-                .iter()
-                .all(|&b| b == 0xab || b == 0xcd));
+            assert!(
+                core[offset as usize..][..size as usize]
+                    .iter()
+                    .all(|&b| b == 0xab || b == 0xcd)
+            );
         }
         assert_eq!(core.len() as u64, loads[2].1 + 0x1000);
         // The program name is cut to pr_fname's 15 bytes.
@@ -382,7 +387,10 @@ mod tests {
         short.threads[1].registers.pop();
         assert_eq!(
             CoreLayout::new(&short).unwrap_err(),
-            Error::RegisterCount { koid: 11, count: 34 }
+            Error::RegisterCount {
+                koid: 11,
+                count: 34
+            }
         );
         let mut wrong_fp = snapshot();
         wrong_fp.threads[0].fp = Some(crate::FpRegisters::X86_64 { fxsave: [0; 512] });
