@@ -52,6 +52,44 @@ impl ExitCode {
     }
 }
 
+/// The architectures Spinel runs on. The kernel learns which one it was
+/// built for from [`Platform::ARCH`] and maps it, exhaustively, to what
+/// depends on it (the register layout of `spinel_abi::thread`, the ELF
+/// machine of the programs it loads): a typed value, so adding an
+/// architecture is a compile error everywhere it matters, never a string
+/// that fails to match at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Architecture {
+    X86_64,
+    Aarch64,
+}
+
+impl Architecture {
+    /// The name the kernel prints (`x86_64`, `aarch64`: Rust's
+    /// `target_arch`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Architecture::X86_64 => "x86_64",
+            Architecture::Aarch64 => "aarch64",
+        }
+    }
+
+    /// The ELF `e_machine` of this architecture's executables
+    /// (`EM_X86_64`, `EM_AARCH64` of the ELF specification).
+    pub const fn elf_machine(self) -> u16 {
+        match self {
+            Architecture::X86_64 => 62,
+            Architecture::Aarch64 => 183,
+        }
+    }
+}
+
+impl core::fmt::Display for Architecture {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Functions of the kernel that the HAL calls. Registered once with
 /// [`Platform::init`]; all run with interrupts disabled.
 #[derive(Clone, Copy)]
@@ -86,8 +124,8 @@ pub trait Platform {
     /// Saved kernel-mode registers of one kernel thread, for context switches.
     type KernelContext: KernelContext;
 
-    /// "x86_64" or "aarch64".
-    const ARCH: &'static str;
+    /// Which architecture this is.
+    const ARCH: Architecture;
 
     /// Install trap/interrupt handling and remember the kernel's hooks.
     /// Interrupts stay disabled until [`Platform::enable_interrupts`].
