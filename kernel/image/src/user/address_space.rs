@@ -28,16 +28,22 @@ fn kernel_only_space() -> &'static AddressSpace {
 }
 
 /// Make `user`'s address space the MMU's. Takes the system lock when it
-/// must switch (the caller holds neither kernel lock).
+/// must switch (the caller holds neither kernel lock). Inlined: the check
+/// is on every entry to user mode, the switch rarely.
+#[inline]
 pub fn activate_for(user: &UserThread) {
-    if ACTIVE_SPACE.load(Ordering::Relaxed) == user.process {
-        return;
+    if ACTIVE_SPACE.load(Ordering::Relaxed) != user.process {
+        switch_to(user.process);
     }
+}
+
+#[inline(never)]
+fn switch_to(process: Koid) {
     let system = lock_system();
-    match system.space(user.process) {
+    match system.space(process) {
         Some(space) => {
             space.arch().activate();
-            ACTIVE_SPACE.store(user.process, Ordering::Relaxed);
+            ACTIVE_SPACE.store(process, Ordering::Relaxed);
         }
         // A process that never mapped anything has no space yet: it runs
         // in the empty one, never in whichever process's ran last.
