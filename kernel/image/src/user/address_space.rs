@@ -28,8 +28,8 @@ fn kernel_only_space() -> &'static AddressSpace {
 }
 
 /// Make `user`'s address space the MMU's. Takes the system lock when it
-/// must switch (the caller holds neither kernel lock). Inlined: the check
-/// is on every entry to user mode, the switch rarely.
+/// must switch (the caller holds neither kernel lock). Inlined into the
+/// thread loop, as the check is on every entry to user mode.
 #[inline]
 pub fn activate_for(user: &UserThread) {
     if ACTIVE_SPACE.load(Ordering::Relaxed) != user.process {
@@ -37,7 +37,7 @@ pub fn activate_for(user: &UserThread) {
     }
 }
 
-#[inline(never)]
+#[inline]
 fn switch_to(process: Koid) {
     let system = lock_system();
     match system.space(process) {

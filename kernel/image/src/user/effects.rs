@@ -29,15 +29,22 @@ use spinel_object::{Effect, RunEntry};
 use spinel_syscall::System;
 
 /// Whose registers the object layer already holds, as they are in the
-/// thread's context, when [`apply`] starts.
+/// thread's context, when [`apply`] starts: [`RegistersSaved::NONE`], or
+/// [`RegistersSaved::of`] a thread whose registers the caller copied in,
+/// under the same hold of the system lock, and which has not run since. Its
+/// Park needs no second copy (until a Run changes its context). A koid, not
+/// an `Option`: one compare per effect on the hot paths.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum RegistersSaved {
+pub struct RegistersSaved(Koid);
+
+impl RegistersSaved {
     /// Nobody's (or the caller does not know).
-    None,
-    /// This thread's: the caller copied them in, under the same hold of the
-    /// system lock, and the thread has not run since. Its Park needs no
-    /// second copy (until a Run changes its context).
-    Of(Koid),
+    pub const NONE: RegistersSaved = RegistersSaved(spinel_abi::object::KOID_INVALID);
+
+    /// This thread's.
+    pub const fn of(thread: Koid) -> RegistersSaved {
+        RegistersSaved(thread)
+    }
 }
 
 /// Carry out the object layer's effects, oldest first. Runs with the
@@ -49,16 +56,14 @@ pub fn apply(system: &mut System<AddressSpace>, mut saved: RegistersSaved) {
                 let Some(user) = user_thread(thread) else {
                     continue;
                 };
-                if user.runnable.swap(false, Ordering::Relaxed)
-                    && saved != RegistersSaved::Of(thread)
-                {
+                if user.runnable.swap(false, Ordering::Relaxed) && saved.0 != thread {
                     save_registers(system, thread, &user.context.lock());
                 }
             }
             Effect::Run { thread, entry } => {
-                if saved == RegistersSaved::Of(thread) {
+                if saved.0 == thread {
                     // Applying the entry may change the context.
-                    saved = RegistersSaved::None;
+                    saved = RegistersSaved::NONE;
                 }
                 run(system, thread, entry);
             }

@@ -117,7 +117,7 @@ pub fn start(
         ELF_MACHINE,
     )?;
     INIT_PROCESS.store(boot.process, Ordering::SeqCst);
-    effects::apply(system, RegistersSaved::None);
+    effects::apply(system, RegistersSaved::NONE);
     drop(guard);
     timekeeper::start();
     Ok(())

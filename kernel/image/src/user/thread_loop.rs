@@ -109,7 +109,7 @@ fn system_call(user: &UserThread) {
     }
     drop(context);
     if system.objects.has_effects() {
-        effects::apply(system, RegistersSaved::None);
+        effects::apply(system, RegistersSaved::NONE);
     }
 }
 
@@ -151,13 +151,13 @@ fn exception(user: &UserThread, record: &TrapRecord) {
         });
     drop(context);
     let saved = match result {
-        Ok(()) => RegistersSaved::Of(user.koid),
+        Ok(()) => RegistersSaved::of(user.koid),
         Err(status) => {
             println!(
                 "[kernel] thread {} trapped in state {status:?}: {record:x?}",
                 user.koid
             );
-            RegistersSaved::None
+            RegistersSaved::NONE
         }
     };
     effects::apply(system, saved);

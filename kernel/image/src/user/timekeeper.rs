@@ -72,7 +72,7 @@ fn timekeeper() {
                 system.debug_link_ready();
             }
             system.advance_time();
-            effects::apply(system, RegistersSaved::None);
+            effects::apply(system, RegistersSaved::NONE);
         }
         sched::block_current();
     }
