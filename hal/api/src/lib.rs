@@ -13,6 +13,9 @@
 //!   with the saved registers and returns when user mode traps back into the
 //!   kernel (system call, exception, interrupt). The kernel is therefore an
 //!   ordinary loop per thread, and preemption happens only at that boundary.
+//! - **Typed, not named.** The kernel learns its architecture as an
+//!   [`Architecture`] value and matches it exhaustively; nothing compares
+//!   architecture names at run time.
 //! - **No hardware here.** This crate is plain data and traits, so the
 //!   portable kernel layers can use its types under `cargo test` on the host.
 #![cfg_attr(not(test), no_std)]
@@ -292,4 +295,17 @@ pub trait KernelContext: Sized {
     /// still alive.
     #[allow(unsafe_code)] // reason: declares the contract; the HALs implement it
     unsafe fn switch(from: *mut Self, to: *const Self);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Architecture;
+
+    #[test]
+    fn architectures_have_their_names_and_elf_machines() {
+        assert_eq!(Architecture::X86_64.to_string(), "x86_64");
+        assert_eq!(Architecture::Aarch64.to_string(), "aarch64");
+        assert_eq!(Architecture::X86_64.elf_machine(), 62);
+        assert_eq!(Architecture::Aarch64.elf_machine(), 183);
+    }
 }
