@@ -13,8 +13,7 @@
 //!   is released before the effects are applied, which may touch it.
 //! - **A trap's registers are copied once**: straight from the context into
 //!   the object layer's copy (`thread_exception_with`), and the Park that
-//!   follows is told so instead of copying them again (likewise for a call
-//!   that saved them before it parked in a POLICY_ERROR exception).
+//!   follows is told so instead of copying them again.
 //! - **Effects are applied before the system lock is released**, after
 //!   every call into the system that may have queued some.
 
@@ -101,22 +100,16 @@ fn system_call(user: &UserThread) {
     let (number, args) = (context.syscall_number(), context.syscall_args());
     // A call that may raise POLICY_ERROR parks the caller in an exception;
     // its handler then sees the registers of the call.
-    let saved_before = may_raise_policy_exception(number);
-    if saved_before {
+    if may_raise_policy_exception(number) {
         effects::save_registers(system, user.koid, &context);
     }
-    let saved = match system.syscall_in(user.koid, user.process, number, args) {
-        Outcome::Return(value) => {
-            context.set_syscall_result(value);
-            RegistersSaved::NONE
-        }
-        // Parked with its context as it was saved: no second copy.
-        Outcome::Blocked if saved_before => RegistersSaved::of(user.koid),
-        Outcome::Blocked => RegistersSaved::NONE,
-    };
+    let outcome = system.syscall_in(user.koid, user.process, number, args);
+    if let Outcome::Return(value) = outcome {
+        context.set_syscall_result(value);
+    }
     drop(context);
     if system.objects.has_effects() {
-        effects::apply(system, saved);
+        effects::apply(system, RegistersSaved::NONE);
     }
 }
 
