@@ -35,7 +35,9 @@ mod timer;
 mod trap;
 mod user;
 
-use spinel_hal_api::{ExitCode, KernelHooks, PhysAddr, Platform, ProvokedTrap, VirtAddr};
+use spinel_hal_api::{
+    Architecture, ExitCode, KernelHooks, PhysAddr, Platform, ProvokedTrap, VirtAddr,
+};
 
 pub use context::KernelContext;
 pub use mmu::AddressSpace;
@@ -49,7 +51,7 @@ impl Platform for Aarch64 {
     type UserContext = user::UserContext;
     type KernelContext = context::KernelContext;
 
-    const ARCH: &'static str = "aarch64";
+    const ARCH: Architecture = Architecture::Aarch64;
 
     fn init(hooks: KernelHooks) {
         trap::set_hooks(hooks);

@@ -13,6 +13,9 @@
 //!   with the saved registers and returns when user mode traps back into the
 //!   kernel (system call, exception, interrupt). The kernel is therefore an
 //!   ordinary loop per thread, and preemption happens only at that boundary.
+//! - **Typed, not named.** The kernel learns its architecture as an
+//!   [`Architecture`] value and matches it exhaustively; nothing compares
+//!   architecture names at run time.
 //! - **No hardware here.** This crate is plain data and traits, so the
 //!   portable kernel layers can use its types under `cargo test` on the host.
 #![cfg_attr(not(test), no_std)]
@@ -52,6 +55,44 @@ impl ExitCode {
     }
 }
 
+/// The architectures Spinel runs on. The kernel learns which one it was
+/// built for from [`Platform::ARCH`] and maps it, exhaustively, to what
+/// depends on it (the register layout of `spinel_abi::thread`, the ELF
+/// machine of the programs it loads): a typed value, so adding an
+/// architecture is a compile error everywhere it matters, never a string
+/// that fails to match at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Architecture {
+    X86_64,
+    Aarch64,
+}
+
+impl Architecture {
+    /// The name the kernel prints (`x86_64`, `aarch64`: Rust's
+    /// `target_arch`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Architecture::X86_64 => "x86_64",
+            Architecture::Aarch64 => "aarch64",
+        }
+    }
+
+    /// The ELF `e_machine` of this architecture's executables
+    /// (`EM_X86_64`, `EM_AARCH64` of the ELF specification).
+    pub const fn elf_machine(self) -> u16 {
+        match self {
+            Architecture::X86_64 => 62,
+            Architecture::Aarch64 => 183,
+        }
+    }
+}
+
+impl core::fmt::Display for Architecture {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Functions of the kernel that the HAL calls. Registered once with
 /// [`Platform::init`]; all run with interrupts disabled.
 #[derive(Clone, Copy)]
@@ -86,8 +127,8 @@ pub trait Platform {
     /// Saved kernel-mode registers of one kernel thread, for context switches.
     type KernelContext: KernelContext;
 
-    /// "x86_64" or "aarch64".
-    const ARCH: &'static str;
+    /// Which architecture this is.
+    const ARCH: Architecture;
 
     /// Install trap/interrupt handling and remember the kernel's hooks.
     /// Interrupts stay disabled until [`Platform::enable_interrupts`].
@@ -254,4 +295,17 @@ pub trait KernelContext: Sized {
     /// still alive.
     #[allow(unsafe_code)] // reason: declares the contract; the HALs implement it
     unsafe fn switch(from: *mut Self, to: *const Self);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Architecture;
+
+    #[test]
+    fn architectures_have_their_names_and_elf_machines() {
+        assert_eq!(Architecture::X86_64.to_string(), "x86_64");
+        assert_eq!(Architecture::Aarch64.to_string(), "aarch64");
+        assert_eq!(Architecture::X86_64.elf_machine(), 62);
+        assert_eq!(Architecture::Aarch64.elf_machine(), 183);
+    }
 }

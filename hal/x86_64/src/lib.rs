@@ -38,7 +38,9 @@ mod timer;
 mod trap;
 mod user;
 
-use spinel_hal_api::{ExitCode, KernelHooks, PhysAddr, Platform, ProvokedTrap, VirtAddr};
+use spinel_hal_api::{
+    Architecture, ExitCode, KernelHooks, PhysAddr, Platform, ProvokedTrap, VirtAddr,
+};
 use x86_64::instructions::{hlt, interrupts, port::Port};
 
 pub use context::KernelContext;
@@ -67,7 +69,7 @@ impl Platform for X86_64 {
     type UserContext = UserContext;
     type KernelContext = KernelContext;
 
-    const ARCH: &'static str = "x86_64";
+    const ARCH: Architecture = Architecture::X86_64;
 
     fn init(hooks: KernelHooks) {
         trap::set_hooks(hooks);

@@ -21,7 +21,7 @@ mod memory;
 mod sched;
 mod selftest;
 mod trap;
-mod userspace;
+mod user;
 
 use arch::Arch;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -33,7 +33,7 @@ fn kernel_main(info: &'static BootInfo) -> ! {
     println!(
         "Spinel {} ({}), booted via {}",
         env!("CARGO_PKG_VERSION"),
-        Arch::ARCH,
+        arch::ARCHITECTURE,
         info.source
     );
     print_memory_map(info);
@@ -63,7 +63,7 @@ fn kernel_main(info: &'static BootInfo) -> ! {
         let filter = filter.split_ascii_whitespace().next();
         selftest_failures = selftest::run_all(filter);
     }
-    if let Err(error) = userspace::start(BOOT_IMAGE, info.cmdline, selftest_failures) {
+    if let Err(error) = user::start(BOOT_IMAGE, info.cmdline, selftest_failures) {
         println!("cannot start init: {error}");
         Arch::power_off(ExitCode::Failure);
     }

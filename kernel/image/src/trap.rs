@@ -49,9 +49,9 @@ pub fn irq(irq: Irq) {
     match irq {
         Irq::Timer => {
             TICKS.fetch_add(1, Ordering::Relaxed);
-            crate::userspace::on_timer_tick();
+            crate::user::on_timer_tick();
         }
-        Irq::DebugLink => crate::userspace::on_debug_link(),
+        Irq::DebugLink => crate::user::on_debug_link(),
         Irq::Other(_) => {}
     }
 }

@@ -2,9 +2,17 @@
 //!
 //! The object layer never runs, blocks or wakes a CPU thread itself. Every
 //! change of a user thread's fate is queued as an [`Effect`]; the kernel glue
-//! drains the queue ([`crate::Kernel::take_effects`]) after each call and
-//! carries the effects out in order. Tests drain the same queue, which makes
-//! delivery deterministic and steppable without real threads.
+//! drains the queue ([`crate::Kernel::next_effect`]) after each call and
+//! carries the effects out in order.
+//!
+//! Rules kept here:
+//! - **One vocabulary.** The kernel glue and the host tests drain the same
+//!   queue of the same [`Effect`]s, so what the tests check is what the
+//!   kernel does; delivery is deterministic and steppable without threads.
+//! - **Effects are small and `Copy`.** A run entry names the registers it
+//!   loads (the object layer's copy of the thread's) instead of carrying
+//!   them: the exception and IPC paths are hot, and draining an effect must
+//!   neither allocate nor copy a register file.
 
 use spinel_abi::thread::{MAX_GENERAL_REGS, RegisterLayout};
 use spinel_abi::{Koid, PortPacket, Signals, Status};
@@ -97,18 +105,26 @@ pub enum Completion {
 }
 
 /// How a parked thread re-enters user mode.
+///
+/// The entries that load registers do not carry them: they name the
+/// thread's registers as the object layer keeps them
+/// ([`crate::Kernel::thread_registers_ref`]), which stay as they were when
+/// the effect was queued at least until the glue has applied it (they change
+/// only when the thread stops again, or through a handler's call, and
+/// neither can happen in between). So an effect is a few words, draining one
+/// copies nothing, and the glue loads the registers straight from the object
+/// layer into the thread's context.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum RunEntry {
-    /// First entry: load these registers (pc, sp, arguments; a debugger may
-    /// have changed them during THREAD_STARTING).
-    Start(Registers),
-    /// Return from an exception: load these registers, which a handler may
-    /// have changed. `syscall_status` is set when the exception was raised
-    /// inside a system call (POLICY_ERROR): the call returns that status.
-    /// `single_step`: trap after one instruction (a debugger set
+    /// First entry: load the thread's registers (pc, sp, arguments; a
+    /// debugger may have changed them during THREAD_STARTING).
+    Start,
+    /// Return from an exception: load the thread's registers, which a
+    /// handler may have changed. `syscall_status` is set when the exception
+    /// was raised inside a system call (POLICY_ERROR): the call returns that
+    /// status. `single_step`: trap after one instruction (a debugger set
     /// `THREAD_STATE_SINGLE_STEP`); the glue applies it on every such entry.
     Registers {
-        regs: Registers,
         syscall_status: Option<Status>,
         single_step: bool,
     },
@@ -122,47 +138,16 @@ pub enum RunEntry {
     Continue,
 }
 
-/// [`RunEntry`] as queued: the entries that load registers do not carry
-/// them (see [`QueuedEffect`]).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum QueuedEntry {
-    /// [`RunEntry::Start`] with the thread's registers.
-    Start,
-    /// [`RunEntry::Registers`] with the thread's registers.
-    Registers {
-        syscall_status: Option<Status>,
-        single_step: bool,
-    },
-    /// [`RunEntry::Syscall`].
-    Syscall {
-        status: Status,
-        completion: Completion,
-    },
-    /// [`RunEntry::Continue`].
-    Continue,
-}
-
-/// An [`Effect`] as the object layer queues it and the glue drains it, one
-/// at a time ([`crate::Kernel::next_effect`]): small, because a run entry
-/// that loads registers names them instead of carrying a copy. They are the
-/// thread's registers as the object layer keeps them
-/// ([`crate::Kernel::thread_registers_ref`]), which stay as they were when
-/// the effect was queued at least until the glue has applied it (they
-/// change only when the thread stops again, or through a handler's call).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum QueuedEffect {
-    Park { thread: Koid },
-    Run { thread: Koid, entry: QueuedEntry },
-    Exit { thread: Koid },
-    ProcessExited { process: Koid, return_code: i64 },
-}
-
-/// One instruction to the kernel glue.
-#[allow(clippy::large_enum_variant)] // reason: effects are drained a few at a time; boxing the registers would allocate on every resume
+/// One instruction to the kernel glue, as the object layer queues it and the
+/// glue (or a test) drains it: one at a time with
+/// [`crate::Kernel::next_effect`], the kernel's allocation-free way, or all
+/// at once with [`crate::Kernel::take_effects`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Effect {
     /// The thread must not run user code until a later [`Effect::Run`]
-    /// (it blocked in an exception or a wait, or was suspended).
+    /// (it blocked in an exception or a wait, or was suspended). The glue
+    /// keeps its registers where handlers read them
+    /// ([`crate::Kernel::save_registers_with`]) unless it already has.
     Park { thread: Koid },
     /// The thread may run user code again, entering as `entry` says.
     Run { thread: Koid, entry: RunEntry },

@@ -1,5 +1,10 @@
 //! [`Kernel`]: the arena of all objects, and the operations every object
 //! family shares (handle counting, reaping, effects, time).
+//!
+//! Rules kept here: objects live only in the arena, keyed by koid, and are
+//! removed only by `reap` once no handle and no kernel reference
+//! keeps them; the effect queue is the object layer's only output to the
+//! glue, drained in order.
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeSet, VecDeque};
@@ -7,7 +12,7 @@ use alloc::vec::Vec;
 use spinel_abi::thread::RegisterLayout;
 use spinel_abi::{HandleValue, Koid, Rights, Signals, Status, Time};
 
-use crate::effect::{Effect, QueuedEffect, QueuedEntry, Registers, RunEntry};
+use crate::effect::Effect;
 use crate::handle::Handle;
 use crate::job::Job;
 use crate::map::IntMap;
@@ -39,14 +44,14 @@ impl Config {
 ///
 /// One value of this type is the whole object layer. It is a plain data
 /// structure driven by method calls: the glue serialises calls (one lock
-/// around it), drains [`Kernel::take_effects`] after each, and tells it the
-/// time with [`Kernel::advance_time`].
+/// around it), drains the effects after each ([`Kernel::next_effect`]), and
+/// tells it the time with [`Kernel::advance_time`].
 pub struct Kernel {
     /// Every object, by koid; boxed so that the table moves pointers only.
     pub(crate) objects: IntMap<Box<Entry>>,
     next_koid: Koid,
     pub(crate) root_job: Koid,
-    pub(crate) effects: VecDeque<QueuedEffect>,
+    pub(crate) effects: VecDeque<Effect>,
     pub(crate) now: Time,
     /// Threads with a deadline, by deadline.
     pub(crate) timers: BTreeSet<(Time, Koid)>,
@@ -128,17 +133,11 @@ impl Kernel {
         self.root_job
     }
 
-    /// Everything the glue must do, oldest first; the queue is emptied.
-    /// Run entries carry a copy of the registers they load.
-    pub fn take_effects(&mut self) -> Vec<Effect> {
-        let queued: Vec<QueuedEffect> = self.effects.drain(..).collect();
-        queued.into_iter().map(|e| self.materialize(e)).collect()
-    }
-
-    /// The oldest effect the glue has not carried out yet, if any (the
-    /// allocation-free way to drain the queue; see [`QueuedEffect`]).
+    /// The oldest effect the glue has not carried out yet, if any: the
+    /// kernel's way to drain the queue, one small `Copy` value at a time,
+    /// without allocating.
     #[inline]
-    pub fn next_effect(&mut self) -> Option<QueuedEffect> {
+    pub fn next_effect(&mut self) -> Option<Effect> {
         self.effects.pop_front()
     }
 
@@ -148,46 +147,14 @@ impl Kernel {
         !self.effects.is_empty()
     }
 
-    /// An [`Effect`] with the registers its run entry loads (those the
-    /// object layer holds for the thread now).
-    pub fn materialize(&self, effect: QueuedEffect) -> Effect {
-        match effect {
-            QueuedEffect::Park { thread } => Effect::Park { thread },
-            QueuedEffect::Exit { thread } => Effect::Exit { thread },
-            QueuedEffect::ProcessExited {
-                process,
-                return_code,
-            } => Effect::ProcessExited {
-                process,
-                return_code,
-            },
-            QueuedEffect::Run { thread, entry } => {
-                let regs = || {
-                    self.thread_registers_ref(thread)
-                        .copied()
-                        .unwrap_or(Registers::zeroed(&self.config.registers))
-                };
-                let entry = match entry {
-                    QueuedEntry::Start => RunEntry::Start(regs()),
-                    QueuedEntry::Registers {
-                        syscall_status,
-                        single_step,
-                    } => RunEntry::Registers {
-                        regs: regs(),
-                        syscall_status,
-                        single_step,
-                    },
-                    QueuedEntry::Syscall { status, completion } => {
-                        RunEntry::Syscall { status, completion }
-                    }
-                    QueuedEntry::Continue => RunEntry::Continue,
-                };
-                Effect::Run { thread, entry }
-            }
-        }
+    /// Every effect not carried out yet, oldest first; the queue is emptied.
+    /// The same effects [`Kernel::next_effect`] yields, collected (the
+    /// tests' way).
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        self.effects.drain(..).collect()
     }
 
-    pub(crate) fn emit(&mut self, effect: QueuedEffect) {
+    pub(crate) fn emit(&mut self, effect: Effect) {
         self.effects.push_back(effect);
     }
 

@@ -13,8 +13,10 @@
 //! - **Effects, not control flow.** The object layer never blocks, runs or
 //!   wakes a CPU thread. It decides; every change of a thread's fate is queued
 //!   as an [`Effect`] (Park, Run with a [`RunEntry`], Exit, ProcessExited) for
-//!   the glue to carry out. Blocking calls return [`Blocking::Blocked`] and
-//!   finish later as a Run. Time comes in as plain nanoseconds
+//!   the glue to carry out. The kernel and the tests drain the same queue of
+//!   the same small `Copy` effects (a run entry names the registers it loads
+//!   instead of carrying them). Blocking calls return [`Blocking::Blocked`]
+//!   and finish later as a Run. Time comes in as plain nanoseconds
 //!   ([`Kernel::advance_time`]). So delivery is deterministic and can be
 //!   stepped through in tests without CPUs or threads.
 //! - **Objects and syscalls in separate layers.** One file per object family
@@ -27,12 +29,17 @@
 //!   place that moves or ends it.
 //!
 //! The boundary with the kernel glue:
-//! - traps: [`Kernel::thread_exception`] (with [`report_for_trap`] building
-//!   the report from a `spinel_hal_api::TrapRecord`);
+//! - traps: [`Kernel::thread_exception_with`] (the glue writes the registers
+//!   in place; tests use [`Kernel::thread_exception`] with a [`Registers`]),
+//!   with [`report_for_trap`] building the report from a
+//!   `spinel_hal_api::TrapRecord`;
 //! - system calls: the `Kernel::sys_*` methods, the caller named by its
 //!   thread koid;
-//! - results: [`Kernel::take_effects`]; time: [`Kernel::advance_time`] /
-//!   [`Kernel::next_deadline`]; registers: [`Kernel::save_registers`];
+//! - results: [`Kernel::next_effect`] (one at a time, the kernel's way) or
+//!   [`Kernel::take_effects`] (all at once, the tests' way), the same
+//!   [`Effect`]s either way; time: [`Kernel::advance_time`] /
+//!   [`Kernel::next_deadline`]; registers: [`Kernel::save_registers_with`]
+//!   and [`Kernel::thread_registers_ref`] (what a run entry loads);
 //! - memory: the [`ProcessMemory`] trait the glue implements;
 //! - bootstrap: [`Kernel::new`], [`Kernel::create_process`],
 //!   [`Kernel::create_thread`], [`Kernel::start_process`],
@@ -58,7 +65,7 @@ mod signals;
 pub mod syscall;
 mod thread;
 
-pub use effect::{Completion, Effect, QueuedEffect, QueuedEntry, Registers, RunEntry};
+pub use effect::{Completion, Effect, Registers, RunEntry};
 pub use exception::report_for_trap;
 pub use handle::{Handle, HandleTable, MAX_HANDLES_PER_PROCESS};
 pub use kernel::{Config, Kernel};

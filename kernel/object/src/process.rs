@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use spinel_abi::{Koid, Signals};
 
 use crate::Kernel;
-use crate::effect::QueuedEffect;
+use crate::effect::Effect;
 use crate::exception::Exceptionate;
 use crate::handle::HandleTable;
 use crate::object::Body;
@@ -211,7 +211,7 @@ impl Kernel {
         for handle in handles {
             self.release_handle(handle);
         }
-        self.emit(QueuedEffect::ProcessExited {
+        self.emit(Effect::ProcessExited {
             process: pid,
             return_code,
         });

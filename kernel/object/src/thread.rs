@@ -14,7 +14,7 @@ use spinel_abi::info::*;
 use spinel_abi::{Koid, Signals, Status, Time};
 
 use crate::Kernel;
-use crate::effect::{Completion, QueuedEffect, QueuedEntry, Registers};
+use crate::effect::{Completion, Effect, Registers, RunEntry};
 use crate::exception::{ExceptionKind, Exceptionate, PendingException};
 use crate::object::Body;
 
@@ -138,37 +138,37 @@ impl Kernel {
             t.parked = false;
             t.ever_ran = true;
             // Entries that load registers load `t.regs`, which stays as
-            // it is until the thread stops again (see QueuedEffect).
+            // it is until the thread stops again (see RunEntry).
             let entry = match t.resume.take() {
-                Some(Resume::Start) => QueuedEntry::Start,
+                Some(Resume::Start) => RunEntry::Start,
                 Some(Resume::Exception { syscall_status }) => {
                     if t.regs_valid || t.regs_dirty {
-                        QueuedEntry::Registers {
+                        RunEntry::Registers {
                             syscall_status,
                             single_step: t.single_step,
                         }
                     } else {
-                        QueuedEntry::Syscall {
+                        RunEntry::Syscall {
                             status: syscall_status.unwrap_or(Status::OK),
                             completion: Completion::None,
                         }
                     }
                 }
                 Some(Resume::Syscall { status, completion }) => {
-                    QueuedEntry::Syscall { status, completion }
+                    RunEntry::Syscall { status, completion }
                 }
-                None if t.regs_dirty => QueuedEntry::Registers {
+                None if t.regs_dirty => RunEntry::Registers {
                     syscall_status: None,
                     single_step: t.single_step,
                 },
-                None => QueuedEntry::Continue,
+                None => RunEntry::Continue,
             };
             t.regs_valid = false;
             t.regs_dirty = false;
-            effect = Some(QueuedEffect::Run { thread: tid, entry });
+            effect = Some(Effect::Run { thread: tid, entry });
         } else if !runnable && !t.parked {
             t.parked = true;
-            effect = Some(QueuedEffect::Park { thread: tid });
+            effect = Some(Effect::Park { thread: tid });
         }
         let suspended = active && t.block.is_none() && t.suspend_count > 0;
         let running = active && !suspended;
@@ -303,7 +303,7 @@ impl Kernel {
             Signals::THREAD_TERMINATED,
         );
         if ever_ran || started {
-            self.emit(QueuedEffect::Exit { thread: tid });
+            self.emit(Effect::Exit { thread: tid });
         }
         self.process_thread_gone(process);
         self.reap(tid);
@@ -392,7 +392,7 @@ impl Kernel {
     }
 
     /// The object layer's copy of a thread's registers, by reference: what
-    /// a [`QueuedEntry::Start`] or [`QueuedEntry::Registers`] loads.
+    /// a [`RunEntry::Start`] or [`RunEntry::Registers`] loads.
     #[inline]
     pub fn thread_registers_ref(&self, thread: Koid) -> Option<&Registers> {
         match self.objects.get(&thread).map(|e| &e.body) {

@@ -497,14 +497,13 @@ fn c12_handled_resumes_at_faulting_instruction_so_fault_repeats() {
         w.answer(exc, EXCEPTION_STATE_HANDLED);
         let entry = ran(&w.effects(), p.tid).expect("resumed");
         let RunEntry::Registers {
-            regs,
             syscall_status: None,
             single_step: false,
         } = entry
         else {
             panic!("{entry:?}")
         };
-        assert_eq!(regs.slots[w.layout.pc], FAULT_PC);
+        assert_eq!(w.registers(p.tid).slots[w.layout.pc], FAULT_PC);
     }
 }
 
@@ -684,8 +683,11 @@ fn c18_thread_starting_and_exiting_reach_only_debugger_and_thread_waits() {
     assert!(others.iter().all(|&c| w.read_exception(c).is_none()));
     w.answer(exc, EXCEPTION_STATE_TRY_NEXT); // any answer lets it go
     let entry = ran(&w.effects(), p.tid).expect("started");
-    assert!(
-        matches!(entry, RunEntry::Start(r) if r.slots[w.layout.pc] == 0x1000 && r.slots[w.layout.sp] == 0x8000)
+    assert_eq!(entry, RunEntry::Start);
+    let regs = w.registers(p.tid);
+    assert_eq!(
+        (regs.slots[w.layout.pc], regs.slots[w.layout.sp]),
+        (0x1000, 0x8000)
     );
 
     w.k.sys_thread_exit(p.tid).unwrap();
@@ -741,7 +743,7 @@ fn c19_process_starting_reaches_nearest_job_debuggers_in_order_and_stops() {
     let (info, exc) = w.read_exception(debugger).unwrap();
     assert_eq!(info.exception_type, EXCP_THREAD_STARTING);
     w.answer(exc, EXCEPTION_STATE_HANDLED);
-    assert!(matches!(ran(&w.effects(), p.tid), Some(RunEntry::Start(_))));
+    assert!(matches!(ran(&w.effects(), p.tid), Some(RunEntry::Start)));
     // Only the first thread.
     let t2 = w.k.sys_thread_create(w.sup, p.ph, b"", 0).unwrap();
     w.k.sys_thread_start(w.sup, t2, 0, 0, 0, 0).unwrap();
@@ -818,9 +820,8 @@ fn c21_on(layout: spinel_abi::thread::RegisterLayout) {
         Err(Status::INVALID_ARGS)
     );
     w.answer(exc, EXCEPTION_STATE_HANDLED);
-    let Some(RunEntry::Start(regs)) = ran(&w.effects(), p.tid) else {
-        panic!()
-    };
+    assert_eq!(ran(&w.effects(), p.tid), Some(RunEntry::Start));
+    let regs = w.registers(p.tid);
     assert_eq!(regs.slots[layout.sp], 0x7000);
 
     w.fault(p.tid, GP);
@@ -872,9 +873,10 @@ fn c22_on(layout: spinel_abi::thread::RegisterLayout) {
     w.k.sys_thread_write_state(w.sup, th, THREAD_STATE_GENERAL_REGS, &buf)
         .unwrap();
     w.answer(exc, EXCEPTION_STATE_HANDLED);
-    let Some(RunEntry::Registers { regs, .. }) = ran(&w.effects(), p.tid) else {
+    let Some(RunEntry::Registers { .. }) = ran(&w.effects(), p.tid) else {
         panic!()
     };
+    let regs = w.registers(p.tid);
     assert_eq!(regs.slots[layout.pc], FAULT_PC + 4);
     assert_eq!(regs.count, layout.count);
     assert!(w.k.thread_is_runnable(p.tid));
@@ -1520,7 +1522,7 @@ fn c18_port_era_debugger_gets_thread_starting_and_resume_starts_the_thread() {
     assert_eq!((packet.key, packet.packet_type), (3, EXCP_THREAD_STARTING));
     w.k.sys_task_resume_from_exception(w.sup, p.th, port, 0)
         .unwrap();
-    assert!(matches!(ran(&w.effects(), p.tid), Some(RunEntry::Start(_))));
+    assert!(matches!(ran(&w.effects(), p.tid), Some(RunEntry::Start)));
     w.k.sys_thread_exit(p.tid).unwrap();
     let packet = w.k.sys_port_wait(w.sup, port, 0).unwrap().done().unwrap();
     assert_eq!(packet.packet_type, EXCP_THREAD_EXITING);
@@ -1550,5 +1552,5 @@ fn c19_port_era_job_debugger_gets_process_starting() {
     );
     w.k.sys_task_resume_from_exception(w.sup, p.th, port, RESUME_TRY_NEXT)
         .unwrap();
-    assert!(matches!(ran(&w.effects(), p.tid), Some(RunEntry::Start(_))));
+    assert!(matches!(ran(&w.effects(), p.tid), Some(RunEntry::Start)));
 }

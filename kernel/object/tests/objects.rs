@@ -338,12 +338,14 @@ fn thread_and_process_lifecycle_info_and_signals() {
     w.k.sys_process_start(w.sup, q.ph, q.th, 0x1000, 0x2000, gift, 5)
         .unwrap();
     let Some(Effect::Run {
-        entry: RunEntry::Start(regs),
-        ..
+        entry: RunEntry::Start,
+        thread,
     }) = w.effects().into_iter().next()
     else {
         panic!()
     };
+    assert_eq!(thread, q.tid);
+    let regs = w.registers(q.tid);
     let value = HandleValue(regs.slots[X86.arg0] as u32);
     assert_eq!(regs.slots[X86.arg1], 5);
     assert_eq!(w.k.sys_handle_close(w.sup, gift), Err(Status::BAD_HANDLE));
@@ -606,25 +608,25 @@ fn process_held_only_by_its_own_bootstrap_message_exits_cleanly() {
 }
 
 /// Draining one at a time (`next_effect`, the glue's way) gives the same
-/// effects as `take_effects`, the registers of run entries being the
-/// thread's registers at that point.
+/// effects as `take_effects`, and a run entry that loads registers loads
+/// the thread's registers as the handler left them.
 #[test]
 fn next_effect_agrees_with_take_effects() {
     use spinel_abi::exception::EXCEPTION_STATE_HANDLED;
     use spinel_hal_api::TrapKind;
-    fn scene(w: &mut World, step: usize) {
+    fn scene(w: &mut World, step: usize) -> Option<Koid> {
         let p = match step {
-            0 => return,
+            0 => return None,
             _ => w.process(w.root_h),
         };
         let channel = w.exception_channel(p.ph, 0);
         w.start(&p);
         if step == 1 {
-            return;
+            return Some(p.tid);
         }
         w.fault(p.tid, TrapKind::SoftwareBreakpoint);
         if step == 2 {
-            return;
+            return Some(p.tid);
         }
         let (_, exception) = w.read_exception(channel).unwrap();
         let mut regs = [0u8; 8 * 40];
@@ -646,31 +648,38 @@ fn next_effect_agrees_with_take_effects() {
         .unwrap();
         w.answer(exception, EXCEPTION_STATE_HANDLED);
         if step == 3 {
-            return;
+            return Some(p.tid);
         }
         w.k.sys_task_kill(w.sup, p.ph).unwrap();
+        Some(p.tid)
     }
     for step in 0..5 {
         let (mut a, mut b) = (World::new(), World::new());
-        scene(&mut a, step);
+        let tid = scene(&mut a, step);
         scene(&mut b, step);
         let taken = a.effects();
         let mut drained = Vec::new();
         while let Some(effect) = b.k.next_effect() {
-            drained.push(b.k.materialize(effect));
+            drained.push(effect);
         }
         assert!(!b.k.has_effects());
         assert_eq!(taken, drained, "step {step}");
         if step == 3 {
+            let tid = tid.expect("a thread");
             assert!(
-                taken.iter().any(|e| matches!(
-                    e,
-                    Effect::Run {
-                        entry: RunEntry::Registers { regs, .. },
-                        ..
-                    } if regs.slots[X86.pc] == common::FAULT_PC ^ 4
-                )),
+                taken.contains(&Effect::Run {
+                    thread: tid,
+                    entry: RunEntry::Registers {
+                        syscall_status: None,
+                        single_step: false
+                    },
+                }),
                 "{taken:?}"
+            );
+            assert_eq!(
+                a.registers(tid).slots[X86.pc],
+                common::FAULT_PC ^ 4,
+                "the registers the entry loads"
             );
         }
     }

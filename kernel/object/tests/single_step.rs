@@ -64,14 +64,11 @@ fn step_on(layout: spinel_abi::thread::RegisterLayout) {
 
     // HANDLED: the registers at the trap, with the step flag.
     w.answer(exc, EXCEPTION_STATE_HANDLED);
-    let Some(RunEntry::Registers {
-        regs, single_step, ..
-    }) = resumed(&w.effects(), p.tid)
-    else {
+    let Some(RunEntry::Registers { single_step, .. }) = resumed(&w.effects(), p.tid) else {
         panic!("resumed with registers")
     };
     assert!(single_step);
-    assert_eq!(regs.slots[layout.pc], FAULT_PC);
+    assert_eq!(w.registers(p.tid).slots[layout.pc], FAULT_PC);
 
     // The step: HW_BREAKPOINT, with the arch facts of a step.
     w.fault(p.tid, TrapKind::HardwareBreakpoint);
@@ -126,14 +123,11 @@ fn setting_only_the_flag_resumes_with_the_trap_registers() {
     write_flag(&mut w, p.th, &[1, 0, 0, 0]).unwrap();
     w.k.sys_task_resume_from_exception(w.sup, p.th, port, 0)
         .unwrap();
-    let Some(RunEntry::Registers {
-        regs, single_step, ..
-    }) = resumed(&w.effects(), p.tid)
-    else {
+    let Some(RunEntry::Registers { single_step, .. }) = resumed(&w.effects(), p.tid) else {
         panic!("resumed with registers")
     };
     assert!(single_step);
-    assert_eq!(regs.slots[X86.pc], FAULT_PC);
+    assert_eq!(w.registers(p.tid).slots[X86.pc], FAULT_PC);
 }
 
 #[test]
@@ -148,10 +142,7 @@ fn a_step_set_during_thread_starting_applies_from_the_first_instruction() {
     write_flag(&mut w, p.th, &[1, 0, 0, 0]).unwrap();
     assert!(w.k.thread_single_step(p.tid));
     w.answer(exc, EXCEPTION_STATE_HANDLED);
-    assert!(matches!(
-        resumed(&w.effects(), p.tid),
-        Some(RunEntry::Start(_))
-    ));
+    assert_eq!(resumed(&w.effects(), p.tid), Some(RunEntry::Start));
     assert!(
         w.k.thread_single_step(p.tid),
         "the glue reads it at the first entry"

@@ -218,6 +218,15 @@ impl World {
         self.k.take_effects()
     }
 
+    /// The registers a [`spinel_object::RunEntry::Start`] or
+    /// [`spinel_object::RunEntry::Registers`] of `tid` loads: the object
+    /// layer's copy, as the glue reads it when it applies the entry.
+    pub fn registers(&self, tid: Koid) -> Registers {
+        self.k
+            .thread_registers(tid)
+            .expect("the thread is in the arena")
+    }
+
     pub fn peer_closed(&self, h_koid: Koid) -> bool {
         self.k
             .signals(h_koid)
