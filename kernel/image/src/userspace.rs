@@ -1,11 +1,11 @@
 //! User processes: the glue between the HAL's user contexts, the kernel
-//! threads of [`crate::sched`], and the portable system ([`System`]: objects,
+//! threads of [`crate::sched`], and the portable system ([`KernelState`]: objects,
 //! address spaces, system calls).
 //!
 //! Each user thread runs on a kernel thread of its own, in a loop:
 //! wait until the object layer lets it run, enter user mode with
 //! [`UserContext::run`], and handle whatever brought it back: a system call
-//! (decoded by `spinel-syscall`), an exception (page faults go to the VM
+//! (decoded by `spinel-kernel-state`), an exception (page faults go to the VM
 //! first; anything else to the object layer's exception delivery), or an
 //! interrupt (time to let others run). The object layer never blocks or wakes
 //! anything itself: after each call the glue drains its effects and carries
@@ -19,8 +19,8 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use spinel_abi::thread::RegisterLayout;
 use spinel_abi::{Koid, Status};
 use spinel_hal_api::{AddressSpace as _, ExitCode, Platform, TrapKind, UserContext as _, UserExit};
+use spinel_kernel_state::{Devices, KernelState, Outcome};
 use spinel_object::{Config, IntMap, QueuedEffect, QueuedEntry};
-use spinel_syscall::{Devices, Outcome, System};
 use spinel_vm::Access;
 
 /// Time slice: the timer interrupt that preempts user threads.
@@ -28,7 +28,7 @@ const TICK_NS: u64 = 1_000_000;
 
 /// The whole portable system, behind the one kernel lock. The kernel runs
 /// with interrupts disabled and is never preempted while holding it.
-static SYSTEM: spin::Mutex<Option<System<AddressSpace>>> = spin::Mutex::new(None);
+static SYSTEM: spin::Mutex<Option<KernelState<AddressSpace>>> = spin::Mutex::new(None);
 
 /// Every live user thread, by koid.
 static THREADS: spin::Mutex<IntMap<Arc<UserThread>>> = spin::Mutex::new(IntMap::new());
@@ -110,14 +110,14 @@ fn elf_machine() -> u16 {
 }
 
 /// Keep a thread's registers where handlers and debuggers read them.
-fn save_registers(system: &mut System<AddressSpace>, thread: Koid, context: &UserContext) {
+fn save_registers(system: &mut KernelState<AddressSpace>, thread: Koid, context: &UserContext) {
     let _ = system
         .objects
         .save_registers_with(thread, |slots| context.read_registers(slots));
 }
 
 /// Load the registers the object layer keeps for a thread.
-fn load_registers(context: &mut UserContext, system: &System<AddressSpace>, thread: Koid) {
+fn load_registers(context: &mut UserContext, system: &KernelState<AddressSpace>, thread: Koid) {
     if let Some(regs) = system.objects.thread_registers_ref(thread) {
         context.write_registers(regs.as_slice());
     }
@@ -145,12 +145,12 @@ pub fn start(
     boot_image: &'static [u8],
     args: &str,
     selftest_failures: usize,
-) -> Result<(), spinel_syscall::BootError> {
+) -> Result<(), spinel_kernel_state::BootError> {
     SELFTEST_FAILURES.store(selftest_failures as u64, Ordering::SeqCst);
     let layout = *register_layout_cached();
     let config = Config::new(layout);
     let mut guard = SYSTEM.lock();
-    let system = guard.insert(System::new(config, &KERNEL_MEMORY, &DEVICES));
+    let system = guard.insert(KernelState::new(config, &KERNEL_MEMORY, &DEVICES));
     let boot = system.start_first_process(
         boot_image,
         lend_boot_image(boot_image),
@@ -227,7 +227,7 @@ fn timekeeper() {
 
 /// Carry out the object layer's effects, oldest first. Runs with the
 /// system lock held.
-fn apply(system: &mut System<AddressSpace>) {
+fn apply(system: &mut KernelState<AddressSpace>) {
     while let Some(effect) = system.objects.next_effect() {
         match effect {
             QueuedEffect::Park { thread } => {
@@ -290,7 +290,7 @@ fn user_thread(koid: Koid) -> Option<Arc<UserThread>> {
 /// Set a parked thread's context up for its next entry to user mode, as
 /// the object layer says: its (possibly changed) registers, the result of
 /// the system call it was in. The thread is off the CPU.
-fn prepare(system: &mut System<AddressSpace>, user: &UserThread, entry: QueuedEntry) {
+fn prepare(system: &mut KernelState<AddressSpace>, user: &UserThread, entry: QueuedEntry) {
     let mut context = user.context.lock();
     match entry {
         QueuedEntry::Start => load_registers(&mut context, system, user.koid),
@@ -323,7 +323,7 @@ fn init_exited(return_code: i64) -> ! {
     });
 }
 
-fn spawn_user_thread(system: &System<AddressSpace>, koid: Koid) {
+fn spawn_user_thread(system: &KernelState<AddressSpace>, koid: Koid) {
     let Some(process) = system.objects.thread_process(koid) else {
         return;
     };

@@ -1,7 +1,7 @@
 //! Spinel's system-call layer, portable and tested on the host.
 //!
 //! Principles:
-//! - **A thin decoder.** [`System::syscall`] turns a call number and eight
+//! - **A thin decoder.** [`KernelState::syscall`] turns a call number and eight
 //!   argument registers into a call of the object layer (`Kernel::sys_*`),
 //!   following the signatures of the one syscall table
 //!   (`spinel_abi::Syscall::signature`). Rules about handles, rights and
@@ -22,7 +22,7 @@
 extern crate alloc;
 
 mod bootstrap;
-mod dispatch;
+mod syscall;
 mod user;
 
 pub use bootstrap::{BootError, Bootstrap, INIT_STACK_SIZE};
@@ -51,7 +51,7 @@ pub enum Outcome {
     /// the calls whose signature says so).
     Return(u64),
     /// The caller is parked; its result arrives later through
-    /// [`System::finish_blocked`].
+    /// [`KernelState::finish_blocked`].
     Blocked,
 }
 
@@ -65,7 +65,7 @@ struct Pending {
 
 /// The object layer, every process's address space, and the devices: all a
 /// system call can touch. The glue keeps one, behind one lock.
-pub struct System<A: AddressSpace> {
+pub struct KernelState<A: AddressSpace> {
     pub objects: Kernel,
     spaces: IntMap<VmSpace<A>>,
     pending: IntMap<Pending>,
@@ -75,9 +75,9 @@ pub struct System<A: AddressSpace> {
     debug_link: Option<Koid>,
 }
 
-impl<A: AddressSpace> core::fmt::Debug for System<A> {
+impl<A: AddressSpace> core::fmt::Debug for KernelState<A> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("System")
+        f.debug_struct("KernelState")
             .field("objects", &self.objects)
             .field("spaces", &self.spaces.len())
             .field("pending", &self.pending.len())
@@ -85,13 +85,13 @@ impl<A: AddressSpace> core::fmt::Debug for System<A> {
     }
 }
 
-impl<A: AddressSpace> System<A> {
+impl<A: AddressSpace> KernelState<A> {
     pub fn new(
         config: Config,
         memory: &'static dyn PhysicalMemory,
         devices: &'static dyn Devices,
     ) -> Self {
-        System {
+        KernelState {
             objects: Kernel::new(config),
             spaces: IntMap::new(),
             pending: IntMap::new(),

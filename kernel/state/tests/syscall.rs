@@ -6,8 +6,8 @@ use spinel_abi::bootstrap;
 use spinel_abi::thread::x86_64::LAYOUT;
 use spinel_abi::vm::{VM_PERM_READ, VM_PERM_WRITE};
 use spinel_abi::{Koid, Status, Syscall};
+use spinel_kernel_state::{BootError, Devices, KernelState, Outcome};
 use spinel_object::Config;
-use spinel_syscall::{BootError, Devices, Outcome, System};
 use spinel_vm::elf::EM_X86_64;
 use spinel_vm::fake::{FakeMemory, FakeSpace, build_elf};
 use std::sync::Mutex;
@@ -36,7 +36,7 @@ impl Devices for FakeDevices {
 }
 
 struct World {
-    system: System<FakeSpace>,
+    system: KernelState<FakeSpace>,
     devices: &'static FakeDevices,
     thread: Koid,
     /// A writable scratch area: the bottom of init's stack.
@@ -51,7 +51,7 @@ const TEXT: u64 = 0x20_0000;
 fn world() -> World {
     let memory = FakeMemory::leaked();
     let devices: &'static FakeDevices = Box::leak(Box::default());
-    let mut system = System::<FakeSpace>::new(Config::new(LAYOUT), memory, devices);
+    let mut system = KernelState::<FakeSpace>::new(Config::new(LAYOUT), memory, devices);
     let elf = build_elf(EM_X86_64, TEXT, &[(TEXT, 5, b"\xcc\xcc", 2)]);
     let image: &'static [u8] = Box::leak(
         spinel_bootfs::pack(&[("init", &elf)])
@@ -170,7 +170,7 @@ fn first_process_reads_its_bootstrap_message() {
 fn missing_or_bad_programs_are_clear_errors() {
     let memory = FakeMemory::leaked();
     let devices: &'static FakeDevices = Box::leak(Box::default());
-    let mut system = System::<FakeSpace>::new(Config::new(LAYOUT), memory, devices);
+    let mut system = KernelState::<FakeSpace>::new(Config::new(LAYOUT), memory, devices);
     assert_eq!(
         system.start_first_process(&[], image_vmo(memory, &[]), "init", "", EM_X86_64),
         Err(BootError::NoBootImage)
@@ -283,7 +283,7 @@ fn input_pointers_are_checked() {
         Status::OUT_OF_RANGE
     );
     // A pointer plus a length that runs off the end of the mapping.
-    let stack_end = w.scratch + spinel_syscall::INIT_STACK_SIZE;
+    let stack_end = w.scratch + spinel_kernel_state::INIT_STACK_SIZE;
     assert_eq!(
         w.status(Syscall::DebugWrite, &[stack_end - 2, 4]),
         Status::INVALID_ARGS

@@ -1,14 +1,14 @@
 //! Copies between the kernel and a calling process's memory. Every helper
 //! goes through the process's `VmSpace`, which checks the whole range.
 
-use crate::System;
+use crate::KernelState;
 use alloc::vec;
 use alloc::vec::Vec;
 use spinel_abi::{HandleValue, Koid, Status};
 use spinel_hal_api::AddressSpace;
 use spinel_vm::Access;
 
-impl<A: AddressSpace> System<A> {
+impl<A: AddressSpace> KernelState<A> {
     /// `len` bytes from user address `ptr` (nothing for `len == 0`).
     pub(crate) fn copy_in(&self, process: Koid, ptr: u64, len: usize) -> Result<Vec<u8>, Status> {
         if len == 0 {
@@ -26,7 +26,7 @@ impl<A: AddressSpace> System<A> {
 
     /// `len` bytes from user address `ptr`, given to `use_them` from a
     /// buffer on the stack when they are few (a register set, a property):
-    /// [`System::copy_in`] without the allocation.
+    /// [`KernelState::copy_in`] without the allocation.
     pub(crate) fn with_copy_in<R>(
         &mut self,
         process: Koid,

@@ -2,7 +2,7 @@
 //! registers as the call's `signature()` says.
 
 use crate::user::Memories;
-use crate::{Outcome, Pending, System};
+use crate::{KernelState, Outcome, Pending};
 use spinel_abi::object::{CHANNEL_MAX_MSG_BYTES, CHANNEL_MAX_MSG_HANDLES, MAX_NAME_LEN};
 use spinel_abi::policy::PolicyBasic;
 use spinel_abi::vm::{VM_MAP_OPTIONS, VM_PERM_EXECUTE, VM_PERM_READ, VM_PERM_WRITE, VM_SPECIFIC};
@@ -47,7 +47,7 @@ fn pack_name(name: &[u8]) -> &[u8] {
     &name[..name.len().min(MAX_NAME_LEN - 1)]
 }
 
-impl<A: AddressSpace> System<A> {
+impl<A: AddressSpace> KernelState<A> {
     /// Run system call `number` for `thread` with `args`.
     pub fn syscall(&mut self, thread: Koid, number: u64, args: [u64; 8]) -> Outcome {
         if Syscall::from_number(number).is_none() {
@@ -59,7 +59,7 @@ impl<A: AddressSpace> System<A> {
         self.syscall_in(thread, process, number, args)
     }
 
-    /// [`System::syscall`] when the caller knows the thread's process (the
+    /// [`KernelState::syscall`] when the caller knows the thread's process (the
     /// glue keeps it with each thread): `thread` must be a thread of
     /// `process` that the object layer lets run.
     pub fn syscall_in(
@@ -640,7 +640,7 @@ impl<A: AddressSpace> System<A> {
 
 /// One chunk of a `vmo_read` / `vmo_write`: where it goes in user memory.
 struct Chunk<'a, A: AddressSpace> {
-    system: &'a System<A>,
+    system: &'a KernelState<A>,
     user: u64,
 }
 
