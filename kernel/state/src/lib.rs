@@ -1,36 +1,44 @@
-//! Spinel's system-call layer, portable and tested on the host.
+//! Spinel's kernel state: every kernel object, every process's address
+//! space, the system calls in flight and the devices they reach, in one
+//! value ([`KernelState`]) that the bootable kernel keeps behind its one
+//! lock. Portable and tested on the host.
+//!
+//! Three ways in, one module each:
+//! - [`syscall`]: the decoder, from a call number and eight registers to a
+//!   rule of the object layer, one file per family;
+//! - `page_fault`: a user page fault, handed to the faulting process's
+//!   `VmSpace`;
+//! - `bootstrap`: the first process, loaded from the boot image.
 //!
 //! Principles:
-//! - **A thin decoder.** [`KernelState::syscall`] turns a call number and eight
-//!   argument registers into a call of the object layer (`Kernel::sys_*`),
-//!   following the signatures of the one syscall table
-//!   (`spinel_abi::Syscall::signature`). Rules about handles, rights and
-//!   states live in the object layer, not here.
-//! - **All user memory through the VM.** Arguments that are pointers are
-//!   read and written only through [`spinel_vm::VmSpace`] copies, which
-//!   check every byte against the caller's mappings: a bad pointer is
-//!   `INVALID_ARGS`, never a kernel fault. Output pointers are checked
-//!   *before* the operation, so a call never half-succeeds.
-//! - **Bounded work per call.** Kernel-side buffers are capped (message,
-//!   info, memory sizes), so no argument makes the kernel allocate without
-//!   limit.
+//! - **Rules live in the object layer.** Handles, rights, types, options
+//!   and states are checked by `Kernel::sys_*` (`spinel-object`), in
+//!   Zircon's order; this crate only moves bytes and carries out what the
+//!   rules decide (mapping pages, moving bytes to devices).
+//! - **All user memory through one typed module** ([`user`]): pointer
+//!   arguments can only be read or written through the caller's
+//!   [`spinel_vm::VmSpace`], which checks every byte against its mappings:
+//!   a bad pointer is `INVALID_ARGS`, never a kernel fault.
 //! - **No hardware, no unsafe.** Page tables come in as the HAL's
-//!   `AddressSpace` type parameter, devices through [`Devices`].
+//!   `AddressSpace` type parameter, physical pages as
+//!   [`spinel_vm::PhysicalMemory`], devices through [`Devices`]; time is
+//!   read from the devices and handed to the object layer.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
 mod bootstrap;
-mod syscall;
-mod user;
+mod page_fault;
+pub mod syscall;
+pub mod user;
 
 pub use bootstrap::{BootError, Bootstrap, INIT_STACK_SIZE};
 
-use spinel_abi::{Koid, Status, Syscall};
+use spinel_abi::{Koid, Status};
 use spinel_hal_api::AddressSpace;
-use spinel_object::{Completion, Config, IntMap, Kernel};
-use spinel_vm::{Access, PhysicalMemory, VmSpace};
+use spinel_object::{Config, IntMap, Kernel};
+use spinel_vm::{PhysicalMemory, VmSpace};
 
 /// Devices the system calls reach, implemented by the kernel glue.
 pub trait Devices: Sync {
@@ -55,20 +63,13 @@ pub enum Outcome {
     Blocked,
 }
 
-/// A call that blocked, remembered until it finishes: its output pointers
-/// are written then.
-#[derive(Clone, Copy, Debug)]
-struct Pending {
-    call: Syscall,
-    args: [u64; 8],
-}
-
-/// The object layer, every process's address space, and the devices: all a
-/// system call can touch. The glue keeps one, behind one lock.
+/// The whole kernel state: the object layer, every process's address
+/// space, the calls in flight, and the devices: all a system call or a
+/// fault can touch. The glue keeps one, behind one lock.
 pub struct KernelState<A: AddressSpace> {
     pub objects: Kernel,
     spaces: IntMap<VmSpace<A>>,
-    pending: IntMap<Pending>,
+    pending: IntMap<syscall::Pending>,
     memory: &'static dyn PhysicalMemory,
     devices: &'static dyn Devices,
     /// The debug-link resource given to init.
@@ -133,64 +134,9 @@ impl<A: AddressSpace> KernelState<A> {
         }
     }
 
-    /// A user-mode page fault of `thread` at `address`: map the page if the
-    /// thread's process may make that access. An error is the status the
-    /// exception report carries (`synth_code`) when the fault becomes a
-    /// FATAL_PAGE_FAULT exception.
-    pub fn page_fault(&mut self, thread: Koid, address: u64, access: Access) -> Result<(), Status> {
-        let process = self
-            .objects
-            .thread_process(thread)
-            .ok_or(Status::BAD_STATE)?;
-        self.spaces
-            .get_mut(&process)
-            .ok_or(Status::NOT_FOUND)?
-            .fault(address, access)
-    }
-
-    /// A blocked call finished with `status` and `completion`: write its
-    /// outputs and return the value for the result register.
-    pub fn finish_blocked(&mut self, thread: Koid, status: Status, completion: Completion) -> u64 {
-        let Some(pending) = self.pending.remove(&thread) else {
-            return status.into_raw() as i64 as u64;
-        };
-        let status = if status.is_ok() {
-            self.write_completion(thread, &pending, completion)
-        } else {
-            status
-        };
-        status.into_raw() as i64 as u64
-    }
-
-    /// The glue's note that a thread is gone: forget its pending call.
-    pub fn thread_exited(&mut self, thread: Koid) {
-        self.pending.remove(&thread);
-    }
-
     /// The glue's note that a process is gone: free its address space.
     /// The caller must not have that space active any more.
     pub fn process_exited(&mut self, process: Koid) {
         self.spaces.remove(&process);
-    }
-
-    fn write_completion(
-        &mut self,
-        thread: Koid,
-        pending: &Pending,
-        completion: Completion,
-    ) -> Status {
-        let Some(process) = self.objects.thread_process(thread) else {
-            return Status::BAD_STATE;
-        };
-        let result = match (pending.call, completion) {
-            (Syscall::ObjectWaitOne, Completion::Signals(signals)) if pending.args[3] != 0 => {
-                self.copy_out(process, pending.args[3], &signals.bits().to_le_bytes())
-            }
-            (Syscall::PortWait, Completion::Packet(packet)) => {
-                self.copy_out(process, pending.args[2], &packet.to_bytes())
-            }
-            _ => Ok(()),
-        };
-        result.err().unwrap_or(Status::OK)
     }
 }
