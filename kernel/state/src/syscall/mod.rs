@@ -95,7 +95,10 @@ macro_rules! decoder {
 
         impl<A: AddressSpace> KernelState<A> {
             /// Decode `registers` as `call`'s arguments and run its decoder.
-            #[inline(always)]
+            /// One function for every call, as a jump table: the hot
+            /// decoders are inlined into it, and it stays out of
+            /// [`KernelState::syscall_in`], which the glue inlines.
+            #[inline(never)]
             fn dispatch(
                 &mut self,
                 caller: Caller,
@@ -190,6 +193,7 @@ impl<A: AddressSpace> KernelState<A> {
     /// [`KernelState::syscall`] when the caller knows the thread's process
     /// (the glue keeps it with each thread): `thread` must be a thread of
     /// `process` that the object layer lets run.
+    #[inline]
     pub fn syscall_in(
         &mut self,
         thread: Koid,
