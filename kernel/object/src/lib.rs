@@ -72,4 +72,4 @@ pub use kernel::{Config, Kernel};
 pub use map::IntMap;
 pub use memory::ResourceKind;
 pub use process::ProcessMemory;
-pub use syscall::{Blocking, ReadError, ReadSizes};
+pub use syscall::{Blocking, ReadError, ReadSizes, VmarMap, VmarProtect};

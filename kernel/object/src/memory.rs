@@ -2,12 +2,13 @@
 //! `spinel-vm`), each process's root VMAR (whose mappings the glue keeps, by
 //! process), and kernel resources such as the debug link.
 //!
-//! The object layer checks handles, rights, types and states here; copying
-//! between user memory and VMOs, and mapping, is the syscall layer's job.
+//! The object layer looks handles up here (rights, types, states); the rules
+//! of the VM calls are in `syscall/vm.rs`, and copying between user memory
+//! and VMOs, and mapping, is the kernel state's job.
 
 use alloc::sync::Arc;
 use spinel_abi::{HandleValue, Koid, ObjectType, Rights, Signals, Status};
-use spinel_vm::{PhysicalMemory, Vmo};
+use spinel_vm::Vmo;
 
 use crate::Kernel;
 use crate::object::Body;
@@ -33,31 +34,6 @@ impl Kernel {
     /// A resource object; returns its koid.
     pub fn create_resource(&mut self, kind: ResourceKind) -> Koid {
         self.insert(Body::Resource(kind), Signals::NONE)
-    }
-
-    /// `vmo_create`: a VMO of `size` bytes whose pages come from `memory`.
-    /// Spinel's VMOs carry EXECUTE from creation (Zircon asks for a separate
-    /// `vmo_replace_as_executable`), so a loader can map code from them.
-    pub fn sys_vmo_create(
-        &mut self,
-        caller: Koid,
-        size: u64,
-        options: u32,
-        memory: &'static dyn PhysicalMemory,
-    ) -> Result<HandleValue, Status> {
-        if options != 0 {
-            return Err(Status::INVALID_ARGS);
-        }
-        let verdict = self.policy_check(caller, spinel_abi::policy::POL_NEW_VMO)?;
-        let result = (|| {
-            let process = self.caller_process(caller)?;
-            let vmo = Arc::new(Vmo::new(memory, size)?);
-            let koid = self.create_vmo_object(vmo);
-            let handle = self.new_handle(koid, Rights::DEFAULT_VMO.union(Rights::EXECUTE));
-            Ok(self.install(process, handle))
-        })();
-        self.policy_finish(caller, verdict, &result);
-        result
     }
 
     /// The VMO behind a handle with `rights`: BAD_HANDLE, ACCESS_DENIED,

@@ -26,7 +26,7 @@ use core::sync::atomic::Ordering;
 use spinel_abi::Koid;
 use spinel_hal_api::{ExitCode, Platform, UserContext as _};
 use spinel_object::{Effect, RunEntry};
-use spinel_syscall::System;
+use spinel_kernel_state::KernelState;
 
 /// Whose registers the object layer already holds, as they are in the
 /// thread's context, when [`apply`] starts: [`RegistersSaved::NONE`], or
@@ -49,7 +49,7 @@ impl RegistersSaved {
 
 /// Carry out the object layer's effects, oldest first. Runs with the
 /// system lock held.
-pub fn apply(system: &mut System<AddressSpace>, mut saved: RegistersSaved) {
+pub fn apply(system: &mut KernelState<AddressSpace>, mut saved: RegistersSaved) {
     while let Some(effect) = system.objects.next_effect() {
         match effect {
             Effect::Park { thread } => {
@@ -88,7 +88,7 @@ pub fn apply(system: &mut System<AddressSpace>, mut saved: RegistersSaved) {
 
 /// A Run: the thread may enter user mode again (its first time: it gets a
 /// kernel thread).
-fn run(system: &mut System<AddressSpace>, thread: Koid, entry: RunEntry) {
+fn run(system: &mut KernelState<AddressSpace>, thread: Koid, entry: RunEntry) {
     match user_thread(thread) {
         Some(user) => {
             prepare(system, &user, entry);
@@ -105,7 +105,7 @@ fn run(system: &mut System<AddressSpace>, thread: Koid, entry: RunEntry) {
 /// Set a parked thread's context up for its next entry to user mode, as
 /// the object layer says: its (possibly changed) registers, the result of
 /// the system call it was in. The thread is off the CPU.
-fn prepare(system: &mut System<AddressSpace>, user: &UserThread, entry: RunEntry) {
+fn prepare(system: &mut KernelState<AddressSpace>, user: &UserThread, entry: RunEntry) {
     let mut context = user.context.lock();
     match entry {
         RunEntry::Start => load_registers(&mut context, system, user.koid),
@@ -127,7 +127,7 @@ fn prepare(system: &mut System<AddressSpace>, user: &UserThread, entry: RunEntry
     }
 }
 
-fn process_exited(system: &mut System<AddressSpace>, process: Koid, return_code: i64) {
+fn process_exited(system: &mut KernelState<AddressSpace>, process: Koid, return_code: i64) {
     address_space::forget(process);
     system.process_exited(process);
     if return_code == spinel_abi::object::TASK_RETCODE_EXCEPTION_KILL {
@@ -150,14 +150,14 @@ fn init_exited(return_code: i64) -> ! {
 }
 
 /// Keep a thread's registers where handlers and debuggers read them.
-pub fn save_registers(system: &mut System<AddressSpace>, thread: Koid, context: &UserContext) {
+pub fn save_registers(system: &mut KernelState<AddressSpace>, thread: Koid, context: &UserContext) {
     let _ = system
         .objects
         .save_registers_with(thread, |slots| context.read_registers(slots));
 }
 
 /// Load the registers the object layer keeps for a thread.
-pub fn load_registers(context: &mut UserContext, system: &System<AddressSpace>, thread: Koid) {
+pub fn load_registers(context: &mut UserContext, system: &KernelState<AddressSpace>, thread: Koid) {
     if let Some(regs) = system.objects.thread_registers_ref(thread) {
         context.write_registers(regs.as_slice());
     }

@@ -26,14 +26,14 @@
 
 use crate::arch::{AddressSpace, UserContext};
 use core::ops::{Deref, DerefMut};
-use spinel_syscall::System;
+use spinel_kernel_state::KernelState;
 
 /// The whole portable system, behind the one kernel lock (`None` until
 /// [`install_system`]).
-static SYSTEM: spin::Mutex<Option<System<AddressSpace>>> = spin::Mutex::new(None);
+static SYSTEM: spin::Mutex<Option<KernelState<AddressSpace>>> = spin::Mutex::new(None);
 
 /// Put the system in place (once, at start) and return it locked.
-pub fn install_system(system: System<AddressSpace>) -> SystemGuard {
+pub fn install_system(system: KernelState<AddressSpace>) -> SystemGuard {
     let mut guard = lock_system();
     *guard.0 = Some(system);
     guard
@@ -48,10 +48,10 @@ pub fn lock_system() -> SystemGuard {
 }
 
 /// The system, locked. Dereferences to the system (which must be up).
-pub struct SystemGuard(spin::MutexGuard<'static, Option<System<AddressSpace>>>);
+pub struct SystemGuard(spin::MutexGuard<'static, Option<KernelState<AddressSpace>>>);
 
 impl Deref for SystemGuard {
-    type Target = System<AddressSpace>;
+    type Target = KernelState<AddressSpace>;
     #[inline]
     fn deref(&self) -> &Self::Target {
         self.0.as_ref().expect("the system is up")

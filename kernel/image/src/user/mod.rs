@@ -1,6 +1,6 @@
 //! User processes: the glue between the HAL's user contexts, the kernel
 //! threads of [`crate::sched`], and the portable system
-//! ([`spinel_syscall::System`]: objects, address spaces, system calls).
+//! ([`spinel_kernel_state::KernelState`]: objects, address spaces, system calls).
 //!
 //! The rooms:
 //! - [`thread_loop`]: one kernel thread per user thread, entering user mode
@@ -44,7 +44,7 @@ use locks::ContextLock;
 use spinel_abi::Koid;
 use spinel_hal_api::Platform;
 use spinel_object::{Config, IntMap};
-use spinel_syscall::{Devices, System};
+use spinel_kernel_state::{Devices, KernelState};
 
 /// Every live user thread, by koid.
 static THREADS: spin::Mutex<IntMap<Arc<UserThread>>> = spin::Mutex::new(IntMap::new());
@@ -104,10 +104,10 @@ pub fn start(
     boot_image: &'static [u8],
     args: &str,
     selftest_failures: usize,
-) -> Result<(), spinel_syscall::BootError> {
+) -> Result<(), spinel_kernel_state::BootError> {
     SELFTEST_FAILURES.store(selftest_failures as u64, Ordering::SeqCst);
     let config = Config::new(REGISTER_LAYOUT);
-    let mut guard = locks::install_system(System::new(config, &KERNEL_MEMORY, &DEVICES));
+    let mut guard = locks::install_system(KernelState::new(config, &KERNEL_MEMORY, &DEVICES));
     let system = &mut *guard;
     let boot = system.start_first_process(
         boot_image,

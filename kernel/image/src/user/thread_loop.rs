@@ -3,7 +3,7 @@
 //! Each loops: wait until the object layer lets the thread run, make its
 //! process's address space the MMU's, enter user mode with
 //! [`UserContext::run`], and handle what brought it back: a system call
-//! (decoded by `spinel-syscall`), an exception (page faults go to the VM
+//! (decoded by `spinel-kernel-state`), an exception (page faults go to the VM
 //! first; anything else to the object layer's exception delivery), or an
 //! interrupt (time to let others run).
 //!
@@ -26,12 +26,12 @@ use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, Ordering};
 use spinel_abi::{Koid, Status};
 use spinel_hal_api::{TrapKind, TrapRecord, UserContext as _, UserExit};
-use spinel_syscall::{Outcome, System};
+use spinel_kernel_state::{Outcome, KernelState};
 use spinel_vm::Access;
 
 /// Give a thread the object layer starts its kernel side: a context with
 /// its first registers and a kernel thread running [`thread_main`].
-pub fn spawn(system: &System<AddressSpace>, koid: Koid) {
+pub fn spawn(system: &KernelState<AddressSpace>, koid: Koid) {
     let Some(process) = system.objects.thread_process(koid) else {
         return;
     };

@@ -1,19 +1,25 @@
 //! The system-call layer: one function per call, taking the calling thread
 //! and raw handle values and returning the documented statuses in the
 //! documented order. Decoding registers and copying user memory stay in the
-//! kernel's dispatcher; everything else is here, grouped by object family.
+//! kernel state's decoder (`kernel/state/src/syscall/`, the same families);
+//! every rule is here, grouped by object family. The VM calls' rules return
+//! what to do (which VMO, which space, which permissions) for the kernel
+//! state to carry out in the process's `VmSpace`.
 //!
 //! Common check order (Zircon's): options, then the handle (BAD_HANDLE),
 //! then its rights (ACCESS_DENIED), then its type (WRONG_TYPE), then state.
 
 mod channel;
+mod debug;
 mod exception;
 mod handle;
 mod object;
 mod port;
 mod task;
+mod vm;
 
 pub use channel::{ReadError, ReadSizes};
+pub use vm::{VmarMap, VmarProtect};
 
 use spinel_abi::policy::*;
 use spinel_abi::{HandleValue, Koid, ObjectType, Rights, Status};

@@ -1,13 +1,13 @@
-//! The syscall layer on the host: a first process started from a real boot
+//! The kernel state on the host: a first process started from a real boot
 //! image (with a hand-made ELF), then system calls made as its thread, with
-//! good and bad pointers.
+//! good and bad pointers, and page faults.
 
 use spinel_abi::bootstrap;
 use spinel_abi::thread::x86_64::LAYOUT;
-use spinel_abi::vm::{VM_PERM_READ, VM_PERM_WRITE};
+use spinel_abi::vm::{VM_PERM_EXECUTE, VM_PERM_READ, VM_PERM_WRITE};
 use spinel_abi::{Koid, Status, Syscall};
+use spinel_kernel_state::{BootError, Devices, KernelState, Outcome};
 use spinel_object::Config;
-use spinel_syscall::{BootError, Devices, Outcome, System};
 use spinel_vm::elf::EM_X86_64;
 use spinel_vm::fake::{FakeMemory, FakeSpace, build_elf};
 use std::sync::Mutex;
@@ -36,7 +36,7 @@ impl Devices for FakeDevices {
 }
 
 struct World {
-    system: System<FakeSpace>,
+    system: KernelState<FakeSpace>,
     devices: &'static FakeDevices,
     thread: Koid,
     /// A writable scratch area: the bottom of init's stack.
@@ -51,7 +51,7 @@ const TEXT: u64 = 0x20_0000;
 fn world() -> World {
     let memory = FakeMemory::leaked();
     let devices: &'static FakeDevices = Box::leak(Box::default());
-    let mut system = System::<FakeSpace>::new(Config::new(LAYOUT), memory, devices);
+    let mut system = KernelState::<FakeSpace>::new(Config::new(LAYOUT), memory, devices);
     let elf = build_elf(EM_X86_64, TEXT, &[(TEXT, 5, b"\xcc\xcc", 2)]);
     let image: &'static [u8] = Box::leak(
         spinel_bootfs::pack(&[("init", &elf)])
@@ -170,7 +170,7 @@ fn first_process_reads_its_bootstrap_message() {
 fn missing_or_bad_programs_are_clear_errors() {
     let memory = FakeMemory::leaked();
     let devices: &'static FakeDevices = Box::leak(Box::default());
-    let mut system = System::<FakeSpace>::new(Config::new(LAYOUT), memory, devices);
+    let mut system = KernelState::<FakeSpace>::new(Config::new(LAYOUT), memory, devices);
     assert_eq!(
         system.start_first_process(&[], image_vmo(memory, &[]), "init", "", EM_X86_64),
         Err(BootError::NoBootImage)
@@ -283,7 +283,7 @@ fn input_pointers_are_checked() {
         Status::OUT_OF_RANGE
     );
     // A pointer plus a length that runs off the end of the mapping.
-    let stack_end = w.scratch + spinel_syscall::INIT_STACK_SIZE;
+    let stack_end = w.scratch + spinel_kernel_state::INIT_STACK_SIZE;
     assert_eq!(
         w.status(Syscall::DebugWrite, &[stack_end - 2, 4]),
         Status::INVALID_ARGS
@@ -483,4 +483,149 @@ fn the_debug_link_is_readable_from_its_interrupt_until_a_read_drains_it() {
         Outcome::Return(3)
     );
     assert!(!readable(&mut w), "drained");
+}
+
+#[test]
+fn every_call_of_the_table_is_decoded() {
+    // Each call with arguments of zero, then of all ones, in a fresh
+    // world: never BAD_SYSCALL, never a panic.
+    for &call in Syscall::ALL {
+        for filler in [0, u64::MAX] {
+            let mut w = world();
+            let args = vec![filler; call.arg_count()];
+            if let Outcome::Return(value) = w.call(call, &args) {
+                assert_ne!(
+                    Status(value as i32),
+                    Status::BAD_SYSCALL,
+                    "{} with {filler:#x}",
+                    call.name()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn arguments_decode_as_the_table_says() {
+    use spinel_kernel_state::syscall::args;
+    // A u32 argument is the register's low 32 bits; a handle too.
+    let registers = [
+        (1 << 32) | 7,
+        (5 << 32) | 2,
+        0x1000,
+        (1 << 40) | 16,
+        0x2000,
+        3,
+        0,
+        0,
+    ];
+    let decoded = args::ChannelWrite::decode(&registers);
+    assert_eq!(decoded.handle, spinel_abi::HandleValue(7));
+    assert_eq!(decoded.options, 2);
+    assert_eq!(decoded.num_bytes, 16);
+    assert_eq!(decoded.num_handles, 3);
+    let decoded = args::ObjectWaitOne::decode(&[1, 2, u64::MAX, 0, 0, 0, 0, 0]);
+    assert_eq!(decoded.deadline, -1);
+    assert!(decoded.observed.optional().is_none(), "null is no output");
+    // A u32 length with high bits set is its low bits, as in the C ABI.
+    let mut w = world();
+    assert_eq!(
+        w.status(Syscall::ChannelCreate, &[0, w.scratch, w.scratch + 4]),
+        Status::OK
+    );
+    let channel = w.u32_at(w.scratch) as u64;
+    assert_eq!(
+        w.status(Syscall::ChannelWrite, &[channel, 0, 0, 1 << 32, 0, 0]),
+        Status::OK
+    );
+}
+
+#[test]
+fn the_vm_rules_check_options_then_handles_then_rights() {
+    let mut w = world();
+    let (bytes, handles) = (w.scratch + 1024, w.scratch + 2048);
+    assert_eq!(
+        w.status(
+            Syscall::ChannelRead,
+            &[w.bootstrap as u64, 0, bytes, handles, 1024, 16, 0, 0]
+        ),
+        Status::OK
+    );
+    let vmar = w.u32_at(handles + 12) as u64;
+    let image = w.u32_at(handles + 16) as u64;
+    let bogus = 0x7ead_beef_u64 | 3;
+    let mapped = w.scratch + 8;
+    let (read, write, execute) = (
+        VM_PERM_READ as u64,
+        VM_PERM_WRITE as u64,
+        VM_PERM_EXECUTE as u64,
+    );
+    // Bad options come first, whatever the handles.
+    for options in [1 << 20, write, execute, read | write | execute] {
+        assert_eq!(
+            w.status(
+                Syscall::VmarMap,
+                &[bogus, options, 0, bogus, 0, 4096, mapped]
+            ),
+            Status::INVALID_ARGS,
+            "map {options:#x}"
+        );
+        assert_eq!(
+            w.status(Syscall::VmarProtect, &[bogus, options, 0x10_0000, 4096]),
+            Status::INVALID_ARGS,
+            "protect {options:#x}"
+        );
+    }
+    // VM_SPECIFIC is a map option, not a protect one.
+    assert_eq!(
+        w.status(
+            Syscall::VmarProtect,
+            &[vmar, read | (1 << 10), 0x10_0000, 4096]
+        ),
+        Status::INVALID_ARGS
+    );
+    // Then the VMAR handle, then the VMO handle.
+    assert_eq!(
+        w.status(Syscall::VmarMap, &[bogus, read, 0, image, 0, 4096, mapped]),
+        Status::BAD_HANDLE
+    );
+    assert_eq!(
+        w.status(Syscall::VmarMap, &[vmar, read, 0, bogus, 0, 4096, mapped]),
+        Status::BAD_HANDLE
+    );
+    // The boot image's handle lacks WRITE: no writable mapping of it, but
+    // a readable and an executable one.
+    assert_eq!(
+        w.status(
+            Syscall::VmarMap,
+            &[vmar, read | write, 0, image, 0, 4096, mapped]
+        ),
+        Status::ACCESS_DENIED
+    );
+    assert_eq!(
+        w.status(
+            Syscall::VmarMap,
+            &[vmar, read | execute, 0, image, 0, 4096, mapped]
+        ),
+        Status::OK
+    );
+    let address = u64::from_le_bytes(w.read(mapped, 8).try_into().unwrap());
+    // And protect cannot grant what the handle lacked.
+    assert_eq!(
+        w.status(Syscall::VmarProtect, &[vmar, read | write, address, 4096]),
+        Status::ACCESS_DENIED
+    );
+    assert_eq!(
+        w.status(Syscall::VmarProtect, &[vmar, read, address, 4096]),
+        Status::OK
+    );
+    // vmo_read needs READ, vmo_write WRITE.
+    assert_eq!(
+        w.status(Syscall::VmoWrite, &[image, w.scratch, 0, 4]),
+        Status::ACCESS_DENIED
+    );
+    assert_eq!(
+        w.status(Syscall::VmoRead, &[image, w.scratch, 0, 4]),
+        Status::OK
+    );
 }

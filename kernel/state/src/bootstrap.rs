@@ -3,7 +3,7 @@
 //! Everything after that (more programs, jobs) is userspace's doing, through
 //! system calls.
 
-use crate::System;
+use crate::KernelState;
 use alloc::sync::Arc;
 use spinel_abi::bootstrap::{
     self, TAG_BOOT_IMAGE, TAG_DEBUG_LINK, TAG_JOB, TAG_PROCESS_SELF, TAG_THREAD_SELF, TAG_VMAR_ROOT,
@@ -59,7 +59,7 @@ pub struct Bootstrap {
     pub entry: u64,
 }
 
-impl<A: AddressSpace> System<A> {
+impl<A: AddressSpace> KernelState<A> {
     /// Load `program` from `image` into a new process of the root job and
     /// start its first thread with a bootstrap channel carrying `args` and
     /// handles to the root job, itself, its thread and VMAR, the boot image
