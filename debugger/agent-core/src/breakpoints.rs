@@ -69,7 +69,7 @@ impl<'elf, S: System<'elf>, L: Link> Agent<'elf, S, L> {
             // An address another breakpoint already holds keeps its
             // original bytes there.
             if let Some(original) = original_at(target, address) {
-                planted.saved.push((address, original));
+                planted.saved.push((address, original.to_vec()));
                 continue;
             }
             let mut original = vec![0u8; instruction.len()];
@@ -131,17 +131,18 @@ pub fn breakpoint_instruction(arch: Arch) -> &'static [u8] {
     }
 }
 
-/// The original bytes a planted breakpoint keeps for `address`.
-pub(crate) fn original_at<'elf, S: System<'elf>>(
-    target: &Target<'elf, S>,
+/// The original bytes a planted breakpoint keeps for `address` (borrowed:
+/// continuing from a breakpoint looks them up twice, with no copy).
+pub(crate) fn original_at<'a, 'elf, S: System<'elf>>(
+    target: &'a Target<'elf, S>,
     address: u64,
-) -> Option<Vec<u8>> {
+) -> Option<&'a [u8]> {
     target.breakpoints.iter().find_map(|planted| {
         planted
             .saved
             .iter()
             .find(|(at, _)| *at == address)
-            .map(|(_, original)| original.clone())
+            .map(|(_, original)| original.as_slice())
     })
 }
 

@@ -337,7 +337,7 @@ impl<'elf, S: System<'elf>, L: Link> Agent<'elf, S, L> {
                 // Lift the breakpoint for one instruction.
                 if let Some(original) = original_at(target, address) {
                     system
-                        .write_memory(&target.handle, address, &original)
+                        .write_memory(&target.handle, address, original)
                         .map_err(|status| status_error("lifting the breakpoint", status))?;
                 }
             }

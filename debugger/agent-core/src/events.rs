@@ -23,13 +23,13 @@ use spinel_abi::exception::{
     EXCP_THREAD_EXITING, EXCP_THREAD_STARTING, ExceptionReport,
 };
 use spinel_debug_protocol::{
-    Arch, ArchFacts, BreakpointLocation, Command, Event, ExceptionFacts, HostMessage, Request,
-    StackFrame, Stop,
+    AgentMessage, Arch, ArchFacts, BreakpointLocation, Command, Event, ExceptionFacts, HostMessage,
+    Request, StackFrame, Stop,
 };
 
 use crate::breakpoints::replant;
 use crate::{
-    Agent, GENERATION_MASK, Held, Link, NextException, System, Target, TargetThread,
+    Agent, GENERATION_MASK, Held, Link, NextException, Session, System, Target, TargetThread,
     ThreadRegisters,
 };
 
@@ -227,13 +227,19 @@ impl<'elf, S: System<'elf>, L: Link> Agent<'elf, S, L> {
             breakpoint,
             backtrace,
         };
-        if let Some(thread) = target.threads.get_mut(&tid) {
-            thread.held = Some(Held {
-                exception,
-                stop: stop.clone(),
-            });
+        // Sent from where it will be held: the stop is not copied.
+        let message = AgentMessage::Event(Event::Stopped(stop));
+        if self.session == Session::Greeted {
+            self.send(&message);
         }
-        self.emit(Event::Stopped(stop));
+        if let AgentMessage::Event(Event::Stopped(stop)) = message
+            && let Some(thread) = self
+                .targets
+                .get_mut(&pid)
+                .and_then(|target| target.threads.get_mut(&tid))
+        {
+            thread.held = Some(Held { exception, stop });
+        }
         if breakpoint.is_some() && self.bench.is_some() {
             self.bench_stop(tid, &registers);
         }

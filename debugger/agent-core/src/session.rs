@@ -86,6 +86,7 @@ impl<'elf, S: System<'elf>, L: Link> Agent<'elf, S, L> {
     }
 
     fn request(&mut self, request: Request) {
+        let continuing = matches!(request.command, Command::Continue { .. });
         let reply = match &self.session {
             Session::Refused(reason) => {
                 let refusal = Refusal {
@@ -97,7 +98,7 @@ impl<'elf, S: System<'elf>, L: Link> Agent<'elf, S, L> {
             Session::Waiting => {
                 Reply::Error(Error::new(ErrorCode::InvalidArgument, "send Hello first"))
             }
-            Session::Greeted => match self.command(request.command.clone()) {
+            Session::Greeted => match self.command(request.command) {
                 Ok(reply) => reply,
                 Err(error) => Reply::Error(error),
             },
@@ -107,7 +108,7 @@ impl<'elf, S: System<'elf>, L: Link> Agent<'elf, S, L> {
             reply,
         });
         self.send(&response);
-        if let (Some(bench), Command::Continue { .. }) = (&mut self.bench, &request.command) {
+        if let (Some(bench), true) = (&mut self.bench, continuing) {
             bench.continue_requested = Some(self.request_arrived);
         }
     }
