@@ -313,9 +313,8 @@ impl<'elf, S: System<'elf>, L: Link> Agent<'elf, S, L> {
             .ok_or_else(|| not_found(format!("no process {pid}")))?;
         let thread = &target.threads[&tid];
         let pc = system
-            .read_registers(&thread.handle)
-            .map_err(|status| status_error("thread_read_state", status))?
-            .pc();
+            .read_pc(&thread.handle)
+            .map_err(|status| status_error("thread_read_state", status))?;
         let on_breakpoint = target
             .breakpoints
             .iter()

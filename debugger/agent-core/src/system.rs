@@ -35,15 +35,19 @@ impl ThreadRegisters {
         }
     }
     /// The slots this architecture uses.
+    #[inline]
     pub fn values(&self) -> &[u64] {
         &self.slots[..self.layout.count]
     }
+    #[inline]
     pub fn pc(&self) -> u64 {
         self.slots[self.layout.pc]
     }
+    #[inline]
     pub fn set_pc(&mut self, pc: u64) {
         self.slots[self.layout.pc] = pc;
     }
+    #[inline]
     pub fn arg0(&self) -> u64 {
         self.slots[self.layout.arg0]
     }
@@ -141,6 +145,11 @@ pub trait System<'elf> {
     /// The report of the exception the thread is stopped in.
     fn exception_report(&self, thread: &Self::Thread) -> Result<ExceptionReport, Status>;
     fn read_registers(&self, thread: &Self::Thread) -> Result<ThreadRegisters, Status>;
+    /// The thread's pc alone (resuming needs only that: a binding may
+    /// spare the copy of every register).
+    fn read_pc(&self, thread: &Self::Thread) -> Result<u64, Status> {
+        self.read_registers(thread).map(|registers| registers.pc())
+    }
     fn write_registers(
         &self,
         thread: &Self::Thread,

@@ -204,6 +204,9 @@ impl System<'static> for Zircon {
             layout: registers.layout,
         })
     }
+    fn read_pc(&self, thread: &Thread) -> Result<u64, Status> {
+        thread.read_registers().map(|registers| registers.pc())
+    }
     fn write_registers(&self, thread: &Thread, registers: &ThreadRegisters) -> Result<(), Status> {
         thread.write_registers(&GeneralRegisters {
             slots: registers.slots,
