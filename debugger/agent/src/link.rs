@@ -9,25 +9,29 @@
 
 use alloc::vec::Vec;
 
+use spinel_debug_agent_core::Link;
 use spinel_debug_protocol::{AgentMessage, FrameDecoder, FrameError, encode};
 use spinel_rt::zx::{ObjectCalls, Port, Resource, Signals, Status};
 
 /// Bytes the kernel moves per `debug_link_write`.
 const WRITE_CHUNK: usize = 4096;
 
-pub struct Link {
+pub struct SerialLink {
     resource: Resource,
     decoder: FrameDecoder,
-    /// Frames written (for the agent's own accounting).
-    pub sent: u64,
+    /// The kernel signals arriving bytes (the wait on the link works).
+    pub watched: bool,
+    /// A wait on the link is pending on the port.
+    pub armed: bool,
 }
 
-impl Link {
+impl SerialLink {
     pub fn new(resource: Resource) -> Self {
-        Link {
+        SerialLink {
             resource,
             decoder: FrameDecoder::new(),
-            sent: 0,
+            watched: true,
+            armed: false,
         }
     }
 
@@ -52,20 +56,14 @@ impl Link {
             self.decoder.push(&buffer[..count]);
         }
     }
+}
 
-    /// Feed bytes as if they had arrived on the line (the benchmark drives
-    /// the agent with real frames this way).
-    pub fn inject(&mut self, bytes: &[u8]) {
-        self.decoder.push(bytes);
-    }
-
-    /// The next complete frame, or an oversized one that was dropped.
-    pub fn next_frame(&mut self) -> Option<Result<Vec<u8>, FrameError>> {
+impl Link for SerialLink {
+    fn next_frame(&mut self) -> Option<Result<Vec<u8>, FrameError>> {
         self.decoder.next_frame()
     }
 
-    /// Encode and write one message.
-    pub fn send(&mut self, message: &AgentMessage) -> Result<(), Status> {
+    fn send(&mut self, message: &AgentMessage) -> Result<(), Status> {
         let frame = match encode(message) {
             Ok(frame) => frame,
             Err(error) => {
@@ -76,7 +74,10 @@ impl Link {
         for chunk in frame.chunks(WRITE_CHUNK) {
             self.resource.link_write(chunk)?;
         }
-        self.sent += 1;
         Ok(())
+    }
+
+    fn inject(&mut self, bytes: &[u8]) {
+        self.decoder.push(bytes);
     }
 }

@@ -20,17 +20,22 @@
 //! leaves the stops held for the next one, which learns of them right
 //! after its `Hello`.
 //!
-//! `debug-agent bench N` is the benchmark (see `bench.rs`).
+//! The decisions (sessions, stops, requests, breakpoints) are the portable
+//! `spinel-debug-agent-core`, which the host client's fake agent runs too;
+//! this binary is its bindings: [`zircon::Zircon`] (the system calls),
+//! [`link::SerialLink`] (the debug link) and the port loop
+//! ([`service::turn`]).
+//!
+//! `debug-agent bench N` is the benchmark (`spinel_debug_agent_core::bench`).
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
-mod agent;
-mod bench;
 mod link;
-mod programs;
+mod service;
+mod zircon;
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -43,10 +48,13 @@ use spinel_rt::zx::abi::bootstrap::{
 };
 use spinel_rt::zx::{self, HandleBased, Job, ObjectCalls, Resource, Rights, Signals, Vmar, Vmo};
 
-use agent::Agent;
-use bench::Bench;
-use link::Link;
-use programs::Programs;
+use spinel_debug_agent_core::{Agent, Bench};
+
+use link::SerialLink;
+use zircon::Zircon;
+
+/// The agent's software name in its `Hello`.
+const SOFTWARE: &str = concat!("spinel-debug-agent ", env!("CARGO_PKG_VERSION"));
 
 spinel_rt::entry!(main);
 
@@ -67,21 +75,21 @@ fn main(args: spinel_rt::StartArgs) -> i64 {
         Ok(copy) => spinel_rt::heap::grow_on_demand(copy),
         Err(status) => println!("debug-agent: the heap cannot grow: {status:?}"),
     }
-    let programs = Programs::new(BootImage::new(image), vmar);
-    let mut agent = match Agent::new(Link::new(link), job, programs) {
-        Ok(agent) => agent,
+    let system = match Zircon::new(job, BootImage::new(image), vmar) {
+        Ok(system) => system,
         Err(status) => {
             println!("debug-agent: cannot start: {status:?}");
             return 1;
         }
     };
+    let mut agent = Agent::new(system, SerialLink::new(link), SOFTWARE);
     // `bench`: the demo (started by init with `bench N`) decides how many
     // stops there are.
     if words.first().map(String::as_str) == Some("bench") {
         agent.bench = Some(Bench::new());
         agent.assume_greeted();
     }
-    if let Err(status) = agent.watch_job() {
+    if let Err(status) = agent.system.watch_job() {
         println!("debug-agent: cannot become the job's debugger: {status:?}");
         return 1;
     }
@@ -92,11 +100,15 @@ fn main(args: spinel_rt::StartArgs) -> i64 {
         println!("debug-agent: watching the job; serving the debugger on the second serial line");
     }
     loop {
-        agent.turn();
+        service::turn(&mut agent);
         if let Some(bench) = &agent.bench
             && bench.target_exited
         {
-            return if bench.report() { 0 } else { 1 };
+            return if bench.report(|line| println!("{line}")) {
+                0
+            } else {
+                1
+            };
         }
     }
 }

@@ -159,6 +159,20 @@ pub fn canonical(word: &str) -> Option<&'static str> {
         .map(|(name, _, _)| *name)
 }
 
+/// Whether `words` has a count in `range`; else the command's usage.
+fn count(name: &str, words: &[&str], range: std::ops::RangeInclusive<usize>) -> Result<(), String> {
+    if range.contains(&words.len()) {
+        Ok(())
+    } else {
+        let usage = COMMANDS
+            .iter()
+            .find(|c| c.0 == name)
+            .map(|c| c.1)
+            .unwrap_or("");
+        Err(format!("usage: {name} {usage}"))
+    }
+}
+
 /// Parses one line.
 pub fn parse(line: &str, current: Current) -> Result<Action, String> {
     let line = line.split('#').next().unwrap_or("").trim();
@@ -168,38 +182,66 @@ pub fn parse(line: &str, current: Current) -> Result<Action, String> {
     }
     let word = words.remove(0);
     let name = canonical(word).ok_or_else(|| format!("unknown command `{word}` (try `help`)"))?;
+    match name {
+        "setreg" => {
+            count(name, &words, 2..=3)?;
+            let thread = id_or(&mut words, 2, current.thread, "thread")?;
+            Ok(Action::SetRegister {
+                thread,
+                name: words[0].to_string(),
+                value: parse_number(words[1])?,
+            })
+        }
+        "wait" => {
+            count(name, &words, 0..=1)?;
+            let seconds = match words.first() {
+                Some(word) => word
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .ok_or(format!("`{word}` is not a number of seconds"))?,
+                None => 10.0,
+            };
+            Ok(Action::Wait { seconds })
+        }
+        "send-raw" => {
+            count(name, &words, 1..=1)?;
+            Ok(Action::SendRaw(parse_hex(words[0])?))
+        }
+        "help" => Ok(Action::Help),
+        "quit" => Ok(Action::Quit),
+        _ => remote(name, word, words, current).map(Action::Remote),
+    }
+}
+
+/// The request a command line stands for (`name` is its canonical name,
+/// `word` as typed).
+fn remote(
+    name: &str,
+    word: &str,
+    mut words: Vec<&str>,
+    current: Current,
+) -> Result<Command, String> {
     let process = current.process;
     let thread = current.thread;
-    let count = |words: &Vec<&str>, range: std::ops::RangeInclusive<usize>| {
-        if range.contains(&words.len()) {
-            Ok(())
-        } else {
-            let usage = COMMANDS
-                .iter()
-                .find(|c| c.0 == name)
-                .map(|c| c.1)
-                .unwrap_or("");
-            Err(format!("usage: {name} {usage}"))
-        }
-    };
-    let action = match name {
+    Ok(match name {
         "jobs" => {
-            count(&words, 0..=0)?;
+            count(name, &words, 0..=0)?;
             Command::ListJobs
         }
         "ps" => {
-            count(&words, 0..=1)?;
+            count(name, &words, 0..=1)?;
             let job = words.first().map(|w| parse_number(w)).transpose()?;
             Command::ListProcesses { job }
         }
         "threads" => {
-            count(&words, 0..=1)?;
+            count(name, &words, 0..=1)?;
             Command::ListThreads {
                 process: id_or(&mut words, 0, process, "process")?,
             }
         }
         "attach" => {
-            count(&words, 1..=1)?;
+            count(name, &words, 1..=1)?;
             Command::Attach {
                 process: parse_number(words[0])?,
             }
@@ -207,52 +249,21 @@ pub fn parse(line: &str, current: Current) -> Result<Action, String> {
         "detach" => {
             let leave_stopped = word == "detach!" || words.contains(&"--leave-stopped");
             words.retain(|w| *w != "--leave-stopped");
-            count(&words, 0..=1)?;
+            count(name, &words, 0..=1)?;
             Command::Detach {
                 process: id_or(&mut words, 0, process, "process")?,
                 leave_stopped,
             }
         }
         "regs" => {
-            count(&words, 0..=1)?;
+            count(name, &words, 0..=1)?;
             Command::ReadRegisters {
                 thread: id_or(&mut words, 0, thread, "thread")?,
             }
         }
-        "setreg" => {
-            count(&words, 2..=3)?;
-            let thread = id_or(&mut words, 2, thread, "thread")?;
-            return Ok(Action::SetRegister {
-                thread,
-                name: words[0].to_string(),
-                value: parse_number(words[1])?,
-            });
-        }
-        "read" => {
-            count(&words, 1..=3)?;
-            let has_process = words.len() == 3 || (words.len() == 2 && process.is_none());
-            let process = id_or(
-                &mut words,
-                if has_process { 0 } else { 3 },
-                process,
-                "process",
-            )?;
-            let address = parse_number(words[0])?;
-            let length = match words.get(1) {
-                Some(word) => parse_number(word)?,
-                None => 64,
-            };
-            if length > u64::from(MAX_MEMORY_TRANSFER) {
-                return Err(format!("at most {MAX_MEMORY_TRANSFER} bytes at a time"));
-            }
-            Command::ReadMemory {
-                process,
-                address,
-                length: length as u32,
-            }
-        }
+        "read" => read(words, process)?,
         "write" => {
-            count(&words, 2..=3)?;
+            count(name, &words, 2..=3)?;
             let process = id_or(&mut words, 2, process, "process")?;
             let address = parse_number(words[0])?;
             let bytes = parse_hex(words[1])?;
@@ -263,27 +274,15 @@ pub fn parse(line: &str, current: Current) -> Result<Action, String> {
             }
         }
         "break" => {
-            count(&words, 1..=2)?;
+            count(name, &words, 1..=2)?;
             let process = id_or(&mut words, 1, process, "process")?;
-            let spec = words[0];
-            let location = if is_number(spec) {
-                BreakpointLocation::Address(parse_number(spec)?)
-            } else if let Some((file, line)) = spec.rsplit_once(':')
-                && !file.is_empty()
-                && !file.ends_with(':')
-                && let Ok(line) = line.parse::<u32>()
-            {
-                BreakpointLocation::Line {
-                    file: file.to_string(),
-                    line,
-                }
-            } else {
-                BreakpointLocation::Function(spec.to_string())
-            };
-            Command::SetBreakpoint { process, location }
+            Command::SetBreakpoint {
+                process,
+                location: location(words[0])?,
+            }
         }
         "delete" => {
-            count(&words, 1..=2)?;
+            count(name, &words, 1..=2)?;
             let process = id_or(&mut words, 1, process, "process")?;
             Command::ClearBreakpoint {
                 process,
@@ -291,13 +290,13 @@ pub fn parse(line: &str, current: Current) -> Result<Action, String> {
             }
         }
         "breaks" => {
-            count(&words, 0..=1)?;
+            count(name, &words, 0..=1)?;
             Command::ListBreakpoints {
                 process: id_or(&mut words, 0, process, "process")?,
             }
         }
         "step" | "continue" | "pass" | "bt" => {
-            count(&words, 0..=1)?;
+            count(name, &words, 0..=1)?;
             let thread = id_or(&mut words, 0, thread, "thread")?;
             match name {
                 "step" => Command::Step { thread },
@@ -307,47 +306,74 @@ pub fn parse(line: &str, current: Current) -> Result<Action, String> {
             }
         }
         "kill" => {
-            count(&words, 0..=1)?;
+            count(name, &words, 0..=1)?;
             Command::Kill {
                 task: id_or(&mut words, 0, process, "process")?,
             }
         }
-        "symbolize" => {
-            if words.is_empty() {
-                return Err("usage: symbolize [PID] ADDRESS...".into());
-            }
-            // With a current process every word is an address.
-            let process = match process {
-                Some(process) => process,
-                None => parse_number(words.remove(0))?,
-            };
-            let addresses = words
-                .iter()
-                .map(|w| parse_number(w))
-                .collect::<Result<_, _>>()?;
-            Command::Symbolize { process, addresses }
-        }
-        "wait" => {
-            count(&words, 0..=1)?;
-            let seconds = match words.first() {
-                Some(word) => word
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|s| s.is_finite() && *s >= 0.0)
-                    .ok_or(format!("`{word}` is not a number of seconds"))?,
-                None => 10.0,
-            };
-            return Ok(Action::Wait { seconds });
-        }
-        "send-raw" => {
-            count(&words, 1..=1)?;
-            return Ok(Action::SendRaw(parse_hex(words[0])?));
-        }
-        "help" => return Ok(Action::Help),
-        "quit" => return Ok(Action::Quit),
+        "symbolize" => symbolize(words, process)?,
         _ => unreachable!("every canonical name is handled"),
+    })
+}
+
+/// `read [PID] ADDRESS [LENGTH]`.
+fn read(mut words: Vec<&str>, process: Option<Koid>) -> Result<Command, String> {
+    count("read", &words, 1..=3)?;
+    let has_process = words.len() == 3 || (words.len() == 2 && process.is_none());
+    let process = id_or(
+        &mut words,
+        if has_process { 0 } else { 3 },
+        process,
+        "process",
+    )?;
+    let address = parse_number(words[0])?;
+    let length = match words.get(1) {
+        Some(word) => parse_number(word)?,
+        None => 64,
     };
-    Ok(Action::Remote(action))
+    if length > u64::from(MAX_MEMORY_TRANSFER) {
+        return Err(format!("at most {MAX_MEMORY_TRANSFER} bytes at a time"));
+    }
+    Ok(Command::ReadMemory {
+        process,
+        address,
+        length: length as u32,
+    })
+}
+
+/// A breakpoint's location: an address, `FILE:LINE` or a function name.
+fn location(spec: &str) -> Result<BreakpointLocation, String> {
+    Ok(if is_number(spec) {
+        BreakpointLocation::Address(parse_number(spec)?)
+    } else if let Some((file, line)) = spec.rsplit_once(':')
+        && !file.is_empty()
+        && !file.ends_with(':')
+        && let Ok(line) = line.parse::<u32>()
+    {
+        BreakpointLocation::Line {
+            file: file.to_string(),
+            line,
+        }
+    } else {
+        BreakpointLocation::Function(spec.to_string())
+    })
+}
+
+/// `symbolize [PID] ADDRESS...`: with a current process every word is an
+/// address.
+fn symbolize(mut words: Vec<&str>, process: Option<Koid>) -> Result<Command, String> {
+    if words.is_empty() {
+        return Err("usage: symbolize [PID] ADDRESS...".into());
+    }
+    let process = match process {
+        Some(process) => process,
+        None => parse_number(words.remove(0))?,
+    };
+    let addresses = words
+        .iter()
+        .map(|w| parse_number(w))
+        .collect::<Result<_, _>>()?;
+    Ok(Command::Symbolize { process, addresses })
 }
 
 /// The help text.

@@ -1,32 +1,56 @@
-//! An in-process agent over a fake process, speaking the real protocol.
+//! The real agent's logic (`spinel-debug-agent-core`) over a fake kernel,
+//! speaking the real protocol on an in-process socket.
 //!
-//! It stands in for the in-guest agent until the kernel runs user
-//! processes: the client's tests drive it through a socket pair exactly as
-//! they will drive the real one through QEMU's serial line. Its process is
-//! an ELF image (the symbolizer's fixture), loaded into a fake memory, with
-//! one thread stopped by a page fault; breakpoints, stepping, continuing,
-//! passing on and killing change that state as the kernel would, and every
-//! stop carries a backtrace symbolized from the ELF's DWARF.
+//! The client's tests drive it exactly as the end-to-end tests drive the
+//! guest's agent through QEMU's serial line, and every request is answered
+//! by the same code; only the kernel is simulated: [`FakeSystem`] holds one
+//! process (an ELF image, the symbolizer's fixture, loaded into a fake
+//! memory, plus a stack) with one thread.
+//!
+//! The rules the fake keeps:
+//! - **It only simulates the kernel.** Breakpoints, held stops, sessions
+//!   and replies are the agent's; the fake moves memory, registers and the
+//!   thread, and delivers exceptions as the kernel's channel would (one
+//!   notification per arming, a generation in each).
+//! - **The scene**: the agent catches the process as it starts (attaching,
+//!   as in the guest), the thread faults in `pick` (a page fault at
+//!   [`FAULT_ADDRESS`]), and the agent detaches leaving it stopped, as a
+//!   host that went away would: a new host finds the process unattached
+//!   with the fault held.
+//! - **How the thread runs**: resumed, it single-steps one instruction if
+//!   asked, or else runs to the first planted breakpoint other than the
+//!   one it last stopped at, or to its end (return code 0). An exception
+//!   passed on with nobody else to take it kills the process
+//!   (`TASK_RETCODE_EXCEPTION_KILL`), as the kernel does.
+//! - Each stop's stack is laid out so that it unwinds to `_start`, the
+//!   fake caller, through the program's own CFI.
 
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
+use std::rc::Rc;
 use std::thread::JoinHandle;
 
 use object::{Object, ObjectSegment};
-use spinel_abi::exception::{EXCP_FATAL_PAGE_FAULT, EXCP_HW_BREAKPOINT, EXCP_SW_BREAKPOINT};
-use spinel_abi::thread::{aarch64, x86_64};
-use spinel_debug_protocol::{
-    AgentMessage, Arch, ArchFacts, Attached, Breakpoint, BreakpointLocation, Command, Error,
-    ErrorCode, Event, ExceptionFacts, FrameDecoder, Hello, HostMessage, JobInfo, ProcessInfo,
-    Registers, Reply, Response, SourceLocation, StackFrame, Stop, ThreadInfo, ThreadState,
-    decode_host_message, encode,
+use spinel_abi::exception::{
+    Arm64ExceptionContext, EXCEPTION_STATE_TRY_NEXT, EXCP_FATAL_PAGE_FAULT, EXCP_HW_BREAKPOINT,
+    EXCP_SW_BREAKPOINT, ExceptionArchContext, ExceptionReport, X86_64ExceptionContext,
 };
-use spinel_symbolize::{NameStyle, Symbolizer};
+use spinel_abi::thread::aarch64;
+use spinel_abi::{Koid, Status, info};
+use spinel_debug_agent_core::breakpoints::breakpoint_instruction;
+use spinel_debug_agent_core::{Agent, Link, NextException, System, ThreadRegisters};
+use spinel_debug_protocol::{AgentMessage, Arch, Command, FrameDecoder, FrameError, Hello, encode};
+use spinel_symbolize::{Memory, Symbolizer};
 
 pub const ROOT_JOB: u64 = 1025;
 pub const JOB: u64 = 1026;
 pub const PROCESS: u64 = 1030;
 pub const THREAD: u64 = 1031;
+/// The program the fake process runs (its name, as in the guest).
+pub const PROGRAM: &str = "shapes";
 /// `ZX_TASK_RETCODE_SYSCALL_KILL`.
 const KILLED: i64 = -1024;
 /// `ZX_TASK_RETCODE_EXCEPTION_KILL`.
@@ -48,63 +72,141 @@ pub fn spawn(elf: Vec<u8>, hello: Option<Hello>) -> io::Result<(UnixStream, Join
     Ok((client, handle))
 }
 
+type FakeAgent<'elf> = Agent<'elf, FakeSystem<'elf>, FakeLink>;
+
 /// Serves one client until it hangs up.
-pub fn serve(elf: &[u8], hello: Option<Hello>, mut link: UnixStream) -> io::Result<()> {
-    let ours = hello.unwrap_or_else(|| Hello::ours("spinel-fake-agent"));
-    let mut agent = FakeProcess::new(elf).map_err(|e| io::Error::other(e.to_string()))?;
-    let mut decoder = FrameDecoder::new();
-    let mut refused: Option<String> = None;
-    let mut greeted = false;
+pub fn serve(elf: &[u8], hello: Option<Hello>, stream: UnixStream) -> io::Result<()> {
+    let system = FakeSystem::new(elf).map_err(|e| io::Error::other(e.to_string()))?;
+    let link = FakeLink {
+        stream,
+        decoder: FrameDecoder::new(),
+        taken: false,
+    };
+    let mut agent = Agent::new(system, link, "spinel-fake-agent");
+    if let Some(hello) = hello {
+        agent = agent.with_hello(hello);
+    }
+    set_the_scene(&mut agent);
     let mut buffer = [0u8; 4096];
     loop {
-        let count = link.read(&mut buffer)?;
+        // One frame at a time, then the world moves: a reply is followed
+        // by the events it causes, before the next request is read.
+        agent.link.taken = false;
+        agent.handle_frames();
+        run_the_world(&mut agent);
+        if agent.link.taken {
+            continue;
+        }
+        let count = agent.link.stream.read(&mut buffer)?;
         if count == 0 {
             return Ok(());
         }
-        decoder.push(&buffer[..count]);
-        while let Some(frame) = decoder.next_frame() {
-            let message = frame
-                .map_err(|error| error.to_decode_error())
-                .and_then(|frame| decode_host_message(&frame));
-            let mut replies = Vec::new();
-            match message {
-                Err(error) => replies.push(error.to_agent_message()),
-                Ok(_) if refused.is_some() => {
-                    replies.push(AgentMessage::Refused(spinel_debug_protocol::Refusal {
-                        reason: refused.clone().unwrap_or_default(),
-                    }))
-                }
-                Ok(HostMessage::Hello(theirs)) => {
-                    replies.push(AgentMessage::Hello(ours.clone()));
-                    if let Err(error) = ours.check(&theirs) {
-                        refused = Some(error.to_string());
-                        replies.push(AgentMessage::Refused(error.refusal()));
-                    }
-                    greeted = true;
-                }
-                Ok(HostMessage::Request(request)) if !greeted => {
-                    replies.push(AgentMessage::Response(Response {
-                        id: request.id,
-                        reply: Reply::Error(Error::new(
-                            ErrorCode::InvalidArgument,
-                            "send Hello first",
-                        )),
-                    }));
-                }
-                Ok(HostMessage::Request(request)) => {
-                    let reply = agent.handle(request.command);
-                    replies.push(AgentMessage::Response(Response {
-                        id: request.id,
-                        reply,
-                    }));
-                    replies.extend(agent.events.drain(..).map(AgentMessage::Event));
-                }
-            }
-            for reply in replies {
-                let frame = encode(&reply).map_err(|e| io::Error::other(e.to_string()))?;
-                link.write_all(&frame)?;
-            }
+        agent.link.decoder.push(&buffer[..count]);
+    }
+}
+
+/// The process starts, the agent attaches, the thread faults and is held,
+/// and the agent detaches leaving it stopped.
+fn set_the_scene(agent: &mut FakeAgent<'_>) {
+    if let Err(status) = agent.process_starting(PROCESS, FakeTask, THREAD, FakeTask) {
+        agent
+            .system
+            .log(format_args!("fake agent: cannot start: {status:?}"));
+    }
+    let fault_pc = agent
+        .system
+        .symbolizer
+        .find_function("pick")
+        .first()
+        .map(|start| start + 4)
+        .unwrap_or(0);
+    agent.system.world.borrow_mut().registers.set_pc(fault_pc);
+    let facts = match agent.system.arch {
+        Arch::X86_64 => ExceptionArchContext::x86_64(X86_64ExceptionContext {
+            vector: 14,
+            err_code: 4,
+            cr2: FAULT_ADDRESS,
+        }),
+        Arch::Aarch64 => ExceptionArchContext::arm64(Arm64ExceptionContext {
+            esr: 0x9200_0006,
+            far: FAULT_ADDRESS,
+            ..Default::default()
+        }),
+    };
+    agent.system.raise(EXCP_FATAL_PAGE_FAULT, facts);
+    run_the_world(agent);
+    let _ = agent.command(Command::Detach {
+        process: PROCESS,
+        leave_stopped: true,
+    });
+}
+
+/// Deliver what the kernel would: the thread's progress, exceptions to an
+/// armed channel, the process's end to its watcher.
+fn run_the_world(agent: &mut FakeAgent<'_>) {
+    loop {
+        let resolved = agent.system.world.borrow_mut().resolved.take();
+        if let Some(state) = resolved {
+            agent.system.advance(state);
+            continue;
         }
+        let mut world = agent.system.world.borrow_mut();
+        if !world.queued.is_empty()
+            && let Some((pid, generation)) = world.armed.take()
+        {
+            drop(world);
+            agent.debugger_channel_readable(pid, generation);
+            continue;
+        }
+        if world.return_code.is_some() && world.watched.take().is_some() {
+            drop(world);
+            agent.process_terminated(PROCESS);
+            continue;
+        }
+        return;
+    }
+}
+
+/// The link: a Unix socket, one frame taken per round.
+pub struct FakeLink {
+    stream: UnixStream,
+    decoder: FrameDecoder,
+    /// A frame was taken this round.
+    taken: bool,
+}
+
+impl Link for FakeLink {
+    fn next_frame(&mut self) -> Option<Result<Vec<u8>, FrameError>> {
+        if self.taken {
+            return None;
+        }
+        let frame = self.decoder.next_frame();
+        self.taken = frame.is_some();
+        frame
+    }
+
+    fn send(&mut self, message: &AgentMessage) -> Result<(), Status> {
+        let frame = encode(message).map_err(|_| Status::INTERNAL)?;
+        self.stream.write_all(&frame).map_err(|_| Status::IO)
+    }
+
+    fn inject(&mut self, bytes: &[u8]) {
+        self.decoder.push(bytes);
+    }
+}
+
+/// The fake's process and thread handles (there is one of each).
+pub struct FakeTask;
+
+/// A held exception of the one thread.
+pub struct FakeException;
+
+/// The process-debugger channel; closed when dropped.
+pub struct FakeChannel(Rc<Cell<bool>>);
+
+impl Drop for FakeChannel {
+    fn drop(&mut self) {
+        self.0.set(false);
     }
 }
 
@@ -113,35 +215,51 @@ struct Segment {
     bytes: Vec<u8>,
 }
 
-struct FakeBreakpoint {
-    info: Breakpoint,
-    /// Original bytes under each breakpoint instruction.
-    saved: Vec<(u64, Vec<u8>)>,
+/// The thread's life.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Run {
+    Running,
+    InException,
+    Dead,
 }
 
-/// The fake process and its one thread.
-struct FakeProcess<'elf> {
-    symbolizer: Symbolizer<'elf>,
-    arch: Arch,
+/// What the fake kernel knows.
+struct World {
     memory: Vec<Segment>,
-    registers: Vec<u64>,
-    attached: bool,
-    stop: Option<Stop>,
-    /// The return address the fake stack holds (in `_start`).
+    registers: ThreadRegisters,
+    report: ExceptionReport,
+    run: Run,
+    single_step: bool,
+    /// Addresses holding the breakpoint instruction, in planting order.
+    planted: Vec<u64>,
+    /// The breakpoint the thread last stopped at.
+    at: Option<u64>,
+    /// Whether a debugger channel is open.
+    channel: Rc<Cell<bool>>,
+    /// Exception types queued on the channel.
+    queued: VecDeque<u32>,
+    /// The channel's notification, armed (pid, generation).
+    armed: Option<(Koid, u64)>,
+    /// The process's end is watched.
+    watched: Option<()>,
+    /// How the last exception was resolved, not yet acted on.
+    resolved: Option<u32>,
+    return_code: Option<i64>,
+}
+
+/// The fake kernel: one process running the ELF, one thread.
+pub struct FakeSystem<'elf> {
+    elf: &'elf [u8],
+    arch: Arch,
+    symbolizer: Symbolizer<'elf>,
+    /// `_start` plus a little: the fake caller of every stop.
     return_address: u64,
-    exited: bool,
-    breakpoints: Vec<FakeBreakpoint>,
-    next_breakpoint: u32,
-    events: Vec<Event>,
+    world: RefCell<World>,
 }
 
-fn not_found(what: impl Into<String>) -> Reply {
-    Reply::Error(Error::new(ErrorCode::NotFound, what))
-}
-
-impl<'elf> FakeProcess<'elf> {
+impl<'elf> FakeSystem<'elf> {
     fn new(elf: &'elf [u8]) -> Result<Self, spinel_symbolize::Error> {
-        let symbolizer = Symbolizer::new(elf)?.with_style(NameStyle::Readable);
+        let symbolizer = Symbolizer::new(elf)?;
         let arch = match symbolizer.arch() {
             spinel_symbolize::Arch::X86_64 => Arch::X86_64,
             spinel_symbolize::Arch::Aarch64 => Arch::Aarch64,
@@ -161,427 +279,306 @@ impl<'elf> FakeProcess<'elf> {
             base: STACK_TOP - STACK_SIZE,
             bytes: vec![0; STACK_SIZE as usize],
         });
-        // The thread faults in `pick` and was called from `_start`.
-        let fault_pc = symbolizer
-            .find_function("pick")
-            .first()
-            .map(|start| start + 4)
-            .unwrap_or(0);
         let return_address = symbolizer
             .find_function("_start")
             .first()
             .map(|start| start + 0x20)
             .unwrap_or(0);
-        let layout = arch.layout();
-        let mut registers = vec![0; layout.count];
-        registers[layout.pc] = fault_pc;
-        registers[layout.sp] = STACK_TOP - 0x100;
-        let mut process = FakeProcess {
-            symbolizer,
-            arch,
+        let mut registers = ThreadRegisters::new(arch.layout());
+        registers.slots[registers.layout.sp] = STACK_TOP - 0x100;
+        let world = World {
             memory,
             registers,
-            attached: false,
-            stop: None,
+            report: ExceptionReport::default(),
+            run: Run::Running,
+            single_step: false,
+            planted: Vec::new(),
+            at: None,
+            channel: Rc::new(Cell::new(false)),
+            queued: VecDeque::new(),
+            armed: None,
+            watched: None,
+            resolved: None,
+            return_code: None,
+        };
+        Ok(FakeSystem {
+            elf,
+            arch,
+            symbolizer,
             return_address,
-            exited: false,
-            breakpoints: Vec::new(),
-            next_breakpoint: 1,
-            events: Vec::new(),
-        };
-        let facts = match arch {
-            Arch::X86_64 => ArchFacts::X86_64 {
-                vector: 14,
-                error_code: 4,
-                cr2: FAULT_ADDRESS,
-            },
-            Arch::Aarch64 => ArchFacts::Aarch64 {
-                esr: 0x9200_0006,
-                far: FAULT_ADDRESS,
-            },
-        };
-        process.stop = Some(process.make_stop(EXCP_FATAL_PAGE_FAULT, facts, None));
-        Ok(process)
-    }
-
-    fn pc(&self) -> u64 {
-        self.registers[self.arch.layout().pc]
-    }
-
-    fn locations(&self, address: u64) -> Vec<SourceLocation> {
-        self.symbolizer
-            .symbolize(address)
-            .into_iter()
-            .filter(|frame| frame.function.is_some() || frame.file.is_some())
-            .map(|frame| SourceLocation {
-                function: frame.function,
-                file: frame.file,
-                line: frame.line,
-                column: frame.column,
-            })
-            .collect()
-    }
-
-    /// The fake stack: the pc, then the return address into `_start`.
-    fn backtrace(&self) -> Vec<StackFrame> {
-        vec![
-            StackFrame {
-                pc: self.pc(),
-                locations: self.locations(self.pc()),
-            },
-            StackFrame {
-                pc: self.return_address,
-                locations: self.locations(self.return_address - 1),
-            },
-        ]
-    }
-
-    fn make_stop(&self, exception_type: u32, arch: ArchFacts, breakpoint: Option<u32>) -> Stop {
-        Stop {
-            process: PROCESS,
-            thread: THREAD,
-            exception: ExceptionFacts {
-                exception_type,
-                arch,
-                synth_code: 0,
-                synth_data: 0,
-            },
-            breakpoint,
-            backtrace: self.backtrace(),
-        }
-    }
-
-    fn segment(&mut self, address: u64, length: usize) -> Option<&mut [u8]> {
-        let segment = self.memory.iter_mut().find(|segment| {
-            address >= segment.base
-                && address
-                    .checked_add(length as u64)
-                    .is_some_and(|end| end <= segment.base + segment.bytes.len() as u64)
-        })?;
-        let offset = (address - segment.base) as usize;
-        Some(&mut segment.bytes[offset..offset + length])
-    }
-
-    fn check_process(&self, process: u64) -> Result<(), Reply> {
-        if process != PROCESS || self.exited {
-            return Err(not_found(format!("no process {process}")));
-        }
-        Ok(())
-    }
-
-    fn check_attached(&self, process: u64) -> Result<(), Reply> {
-        self.check_process(process)?;
-        if !self.attached {
-            return Err(Reply::Error(Error::new(
-                ErrorCode::NotAttached,
-                format!("attach to process {process} first"),
-            )));
-        }
-        Ok(())
-    }
-
-    fn check_stopped(&self, thread: u64) -> Result<(), Reply> {
-        if thread != THREAD || self.exited {
-            return Err(not_found(format!("no thread {thread}")));
-        }
-        self.check_attached(PROCESS)?;
-        if self.stop.is_none() {
-            return Err(Reply::Error(Error::new(
-                ErrorCode::NotStopped,
-                format!("thread {thread} is running"),
-            )));
-        }
-        Ok(())
-    }
-
-    fn exit(&mut self, return_code: i64) {
-        self.exited = true;
-        self.stop = None;
-        self.events.push(Event::ThreadExited {
-            process: PROCESS,
-            thread: THREAD,
-        });
-        self.events.push(Event::ProcessExited {
-            process: PROCESS,
-            return_code,
-        });
-    }
-
-    fn handle(&mut self, command: Command) -> Reply {
-        match self.dispatch(command) {
-            Ok(reply) | Err(reply) => reply,
-        }
-    }
-
-    fn dispatch(&mut self, command: Command) -> Result<Reply, Reply> {
-        Ok(match command {
-            Command::ListJobs => Reply::Jobs(vec![
-                JobInfo {
-                    koid: ROOT_JOB,
-                    parent: None,
-                    name: "root".into(),
-                },
-                JobInfo {
-                    koid: JOB,
-                    parent: Some(ROOT_JOB),
-                    name: "apps".into(),
-                },
-            ]),
-            Command::ListProcesses { job } => {
-                if job.is_some_and(|job| job != JOB && job != ROOT_JOB) {
-                    return Err(not_found(format!("no job {}", job.unwrap_or(0))));
-                }
-                let mut processes = Vec::new();
-                if !self.exited && job != Some(ROOT_JOB) {
-                    processes.push(ProcessInfo {
-                        koid: PROCESS,
-                        job: JOB,
-                        name: "shapes".into(),
-                        attached: self.attached,
-                    });
-                }
-                Reply::Processes(processes)
-            }
-            Command::ListThreads { process } => {
-                self.check_process(process)?;
-                let state = match &self.stop {
-                    Some(stop) => ThreadState::InException {
-                        exception_type: stop.exception.exception_type,
-                    },
-                    None => ThreadState::Running,
-                };
-                Reply::Threads(vec![ThreadInfo {
-                    koid: THREAD,
-                    name: "main".into(),
-                    state,
-                }])
-            }
-            Command::Attach { process } => {
-                self.check_process(process)?;
-                self.attached = true;
-                Reply::Attached(Attached {
-                    process,
-                    stops: self.stop.iter().cloned().collect(),
-                })
-            }
-            Command::Detach {
-                process,
-                leave_stopped,
-            } => {
-                self.check_attached(process)?;
-                for breakpoint in std::mem::take(&mut self.breakpoints) {
-                    self.restore(&breakpoint);
-                }
-                self.attached = false;
-                if !leave_stopped && self.stop.is_some() {
-                    // TRY_NEXT with nobody else to handle a fatal fault.
-                    self.exit(EXCEPTION_KILLED);
-                    self.events.clear();
-                }
-                Reply::Done
-            }
-            Command::ReadRegisters { thread } => {
-                self.check_stopped(thread)?;
-                Reply::Registers(Registers {
-                    arch: self.arch,
-                    values: self.registers.clone(),
-                })
-            }
-            Command::WriteRegisters { thread, registers } => {
-                self.check_stopped(thread)?;
-                if registers.arch != self.arch || registers.values.len() != self.registers.len() {
-                    return Err(Reply::Error(Error::new(
-                        ErrorCode::InvalidArgument,
-                        format!(
-                            "expected {} {} registers",
-                            self.registers.len(),
-                            self.arch.name()
-                        ),
-                    )));
-                }
-                self.registers = registers.values;
-                Reply::Done
-            }
-            Command::ReadMemory {
-                process,
-                address,
-                length,
-            } => {
-                self.check_process(process)?;
-                match self.segment(address, length as usize) {
-                    Some(bytes) => Reply::Memory(bytes.to_vec()),
-                    None => return Err(unmapped(address)),
-                }
-            }
-            Command::WriteMemory {
-                process,
-                address,
-                bytes,
-            } => {
-                self.check_attached(process)?;
-                match self.segment(address, bytes.len()) {
-                    Some(target) => target.copy_from_slice(&bytes),
-                    None => return Err(unmapped(address)),
-                }
-                Reply::Done
-            }
-            Command::SetBreakpoint { process, location } => {
-                self.check_attached(process)?;
-                let addresses = match &location {
-                    BreakpointLocation::Address(address) => vec![*address],
-                    BreakpointLocation::Function(name) => self.symbolizer.find_function(name),
-                    BreakpointLocation::Line { file, line } => {
-                        self.symbolizer.find_line(file, *line)
-                    }
-                };
-                if addresses.is_empty() {
-                    return Err(not_found(format!("no code for {location:?}")));
-                }
-                let instruction: &[u8] = match self.arch {
-                    Arch::X86_64 => &[0xcc],
-                    Arch::Aarch64 => &[0x00, 0x00, 0x20, 0xd4],
-                };
-                let mut saved = Vec::new();
-                for &address in &addresses {
-                    let Some(target) = self.segment(address, instruction.len()) else {
-                        return Err(unmapped(address));
-                    };
-                    saved.push((address, target.to_vec()));
-                    target.copy_from_slice(instruction);
-                }
-                let info = Breakpoint {
-                    id: self.next_breakpoint,
-                    location,
-                    addresses,
-                };
-                self.next_breakpoint += 1;
-                self.breakpoints.push(FakeBreakpoint {
-                    info: info.clone(),
-                    saved,
-                });
-                Reply::Breakpoint(info)
-            }
-            Command::ClearBreakpoint {
-                process,
-                breakpoint,
-            } => {
-                self.check_attached(process)?;
-                let index = self
-                    .breakpoints
-                    .iter()
-                    .position(|b| b.info.id == breakpoint)
-                    .ok_or_else(|| not_found(format!("no breakpoint {breakpoint}")))?;
-                let removed = self.breakpoints.remove(index);
-                self.restore(&removed);
-                Reply::Done
-            }
-            Command::ListBreakpoints { process } => {
-                self.check_attached(process)?;
-                Reply::Breakpoints(self.breakpoints.iter().map(|b| b.info.clone()).collect())
-            }
-            Command::Step { thread } => {
-                self.check_stopped(thread)?;
-                let layout = self.arch.layout();
-                let (advance, facts) = match self.arch {
-                    Arch::X86_64 => (
-                        1,
-                        ArchFacts::X86_64 {
-                            vector: 1,
-                            error_code: 0,
-                            cr2: 0,
-                        },
-                    ),
-                    Arch::Aarch64 => (
-                        4,
-                        ArchFacts::Aarch64 {
-                            esr: 0x32 << 26,
-                            far: 0,
-                        },
-                    ),
-                };
-                self.registers[layout.pc] += advance;
-                let stop = self.make_stop(EXCP_HW_BREAKPOINT, facts, None);
-                self.stop = Some(stop.clone());
-                self.events.push(Event::Stopped(stop));
-                Reply::Done
-            }
-            Command::Continue { thread } => {
-                self.check_stopped(thread)?;
-                let next = self.breakpoints.iter().find_map(|b| {
-                    b.info
-                        .addresses
-                        .iter()
-                        .find(|&&address| address != self.pc())
-                        .map(|&address| (b.info.id, address))
-                });
-                match next {
-                    Some((id, address)) => {
-                        self.registers[self.arch.layout().pc] = address;
-                        let facts = match self.arch {
-                            Arch::X86_64 => ArchFacts::X86_64 {
-                                vector: 3,
-                                error_code: 0,
-                                cr2: 0,
-                            },
-                            Arch::Aarch64 => ArchFacts::Aarch64 {
-                                esr: 0xf200_0000,
-                                far: 0,
-                            },
-                        };
-                        let stop = self.make_stop(EXCP_SW_BREAKPOINT, facts, Some(id));
-                        self.stop = Some(stop.clone());
-                        self.events.push(Event::Stopped(stop));
-                    }
-                    None => self.exit(0),
-                }
-                Reply::Done
-            }
-            Command::PassOn { thread } => {
-                self.check_stopped(thread)?;
-                self.exit(EXCEPTION_KILLED);
-                Reply::Done
-            }
-            Command::Kill { task } => {
-                if task != PROCESS && task != THREAD || self.exited {
-                    return Err(not_found(format!("no task {task}")));
-                }
-                self.exit(KILLED);
-                Reply::Done
-            }
-            Command::Backtrace { thread } => {
-                self.check_stopped(thread)?;
-                Reply::Backtrace(self.backtrace())
-            }
-            Command::Symbolize { process, addresses } => {
-                self.check_process(process)?;
-                Reply::Symbols(
-                    addresses
-                        .into_iter()
-                        .map(|pc| StackFrame {
-                            pc,
-                            locations: self.locations(pc),
-                        })
-                        .collect(),
-                )
-            }
+            world: RefCell::new(world),
         })
     }
 
-    fn restore(&mut self, breakpoint: &FakeBreakpoint) {
-        for (address, bytes) in &breakpoint.saved {
-            if let Some(target) = self.segment(*address, bytes.len()) {
-                target.copy_from_slice(bytes);
+    /// The thread takes an exception at its pc: to the debugger if one is
+    /// attached, else nobody handles it and the process dies.
+    fn raise(&self, exception_type: u32, facts: ExceptionArchContext) {
+        self.lay_out_stack();
+        let mut world = self.world.borrow_mut();
+        if !world.channel.get() {
+            drop(world);
+            self.end(EXCEPTION_KILLED);
+            return;
+        }
+        let mut report = ExceptionReport::new(exception_type);
+        report.context.arch = facts;
+        world.report = report;
+        world.run = Run::InException;
+        world.queued.push_back(exception_type);
+    }
+
+    /// The thread goes on after its exception was resolved with `state`.
+    fn advance(&self, state: u32) {
+        if state == EXCEPTION_STATE_TRY_NEXT {
+            // Nobody after the debugger takes it.
+            self.end(EXCEPTION_KILLED);
+            return;
+        }
+        let mut world = self.world.borrow_mut();
+        world.run = Run::Running;
+        if world.single_step {
+            let (advance, facts) = match self.arch {
+                Arch::X86_64 => (
+                    1,
+                    ExceptionArchContext::x86_64(X86_64ExceptionContext {
+                        vector: 1,
+                        ..Default::default()
+                    }),
+                ),
+                Arch::Aarch64 => (
+                    4,
+                    ExceptionArchContext::arm64(Arm64ExceptionContext {
+                        esr: 0x32 << 26,
+                        ..Default::default()
+                    }),
+                ),
+            };
+            let pc = world.registers.pc() + advance;
+            world.registers.set_pc(pc);
+            drop(world);
+            self.raise(EXCP_HW_BREAKPOINT, facts);
+            return;
+        }
+        let at = world.at;
+        let Some(&address) = world.planted.iter().find(|&&address| Some(address) != at) else {
+            drop(world);
+            self.end(0);
+            return;
+        };
+        world.at = Some(address);
+        let (pc, facts) = match self.arch {
+            // `int3` reports the instruction after itself.
+            Arch::X86_64 => (
+                address + 1,
+                ExceptionArchContext::x86_64(X86_64ExceptionContext {
+                    vector: 3,
+                    ..Default::default()
+                }),
+            ),
+            Arch::Aarch64 => (
+                address,
+                ExceptionArchContext::arm64(Arm64ExceptionContext {
+                    esr: 0xf200_0000,
+                    ..Default::default()
+                }),
+            ),
+        };
+        world.registers.set_pc(pc);
+        drop(world);
+        self.raise(EXCP_SW_BREAKPOINT, facts);
+    }
+
+    /// The process ends with `return_code`.
+    fn end(&self, return_code: i64) {
+        let mut world = self.world.borrow_mut();
+        if world.return_code.is_none() {
+            world.return_code = Some(return_code);
+        }
+        world.run = Run::Dead;
+        world.queued.clear();
+    }
+
+    /// Zero the stack and put the return address where the program's CFI
+    /// looks for it at the current pc (or in the link register), so the
+    /// thread unwinds to `_start`. Where that is comes from unwinding once
+    /// over a memory in which every word holds its own address.
+    fn lay_out_stack(&self) {
+        struct Addresses;
+        impl Memory for Addresses {
+            fn read_u64(&mut self, address: u64) -> Option<u64> {
+                Some(address)
             }
         }
+        let mut world = self.world.borrow_mut();
+        if self.arch == Arch::Aarch64 {
+            world.registers.slots[aarch64::LR] = self.return_address;
+        }
+        let registers = world.registers;
+        if let Some(stack) = world.memory.last_mut() {
+            stack.bytes.fill(0);
+        }
+        let frames = self
+            .symbolizer
+            .unwind(registers.values(), &mut Addresses, 2);
+        if let Some(caller) = frames.get(1)
+            && caller.pc != self.return_address
+        {
+            drop(world);
+            let _ = self.poke(caller.pc, &self.return_address.to_le_bytes());
+        }
+    }
+
+    /// The bytes at `address` up to the end of their segment.
+    fn with_segment<T>(&self, address: u64, f: impl FnOnce(&mut [u8]) -> T) -> Result<T, Status> {
+        let mut world = self.world.borrow_mut();
+        let segment = world
+            .memory
+            .iter_mut()
+            .find(|segment| {
+                address >= segment.base && address < segment.base + segment.bytes.len() as u64
+            })
+            .ok_or(Status::NO_MEMORY)?;
+        let offset = (address - segment.base) as usize;
+        Ok(f(&mut segment.bytes[offset..]))
+    }
+
+    fn poke(&self, address: u64, bytes: &[u8]) -> Result<usize, Status> {
+        self.with_segment(address, |memory| {
+            let count = bytes.len().min(memory.len());
+            memory[..count].copy_from_slice(&bytes[..count]);
+            count
+        })
     }
 }
 
-fn unmapped(address: u64) -> Reply {
-    Reply::Error(Error::new(
-        ErrorCode::Status(spinel_abi::Status::NO_MEMORY.into_raw()),
-        format!("nothing mapped at {address:#x}"),
-    ))
-}
+impl<'elf> System<'elf> for FakeSystem<'elf> {
+    type Process = FakeTask;
+    type Thread = FakeTask;
+    type Exception = FakeException;
+    type Attachment = FakeChannel;
 
-// The register slots the fake relies on exist in both layouts.
-const _: () = assert!(x86_64::RIP < x86_64::COUNT && aarch64::PC < aarch64::COUNT);
+    fn arch(&self) -> Arch {
+        self.arch
+    }
+    fn clock(&self) -> i64 {
+        0
+    }
+    fn log(&self, message: fmt::Arguments<'_>) {
+        eprintln!("{message}");
+    }
+
+    fn job_koid(&self) -> Koid {
+        JOB
+    }
+    fn job_parent(&self) -> Option<Koid> {
+        Some(ROOT_JOB)
+    }
+    fn job_name(&self) -> String {
+        "apps".into()
+    }
+
+    fn program(&mut self, name: &str) -> Result<&'elf [u8], String> {
+        if name == PROGRAM {
+            Ok(self.elf)
+        } else {
+            Err("not the fake's program".into())
+        }
+    }
+
+    fn process_name(&self, _: &FakeTask) -> String {
+        PROGRAM.into()
+    }
+    fn process_job(&self, _: &FakeTask) -> Result<Koid, Status> {
+        Ok(JOB)
+    }
+    fn return_code(&self, _: &FakeTask) -> i64 {
+        self.world.borrow().return_code.unwrap_or(0)
+    }
+    fn watch_termination(&mut self, _: &FakeTask, _: Koid) -> Result<(), Status> {
+        self.world.borrow_mut().watched = Some(());
+        Ok(())
+    }
+    fn read_memory(&self, _: &FakeTask, address: u64, bytes: &mut [u8]) -> Result<usize, Status> {
+        self.with_segment(address, |memory| {
+            let count = bytes.len().min(memory.len());
+            bytes[..count].copy_from_slice(&memory[..count]);
+            count
+        })
+    }
+    fn write_memory(&self, _: &FakeTask, address: u64, bytes: &[u8]) -> Result<usize, Status> {
+        let count = self.poke(address, bytes)?;
+        let end = address + count as u64;
+        let mut world = self.world.borrow_mut();
+        world
+            .planted
+            .retain(|&planted| planted < address || planted >= end);
+        if bytes == breakpoint_instruction(self.arch) {
+            world.planted.push(address);
+        }
+        Ok(count)
+    }
+    fn kill_process(&self, _: &FakeTask) -> Result<(), Status> {
+        self.end(KILLED);
+        Ok(())
+    }
+
+    fn create_debugger_channel(&mut self, _: &FakeTask) -> Result<FakeChannel, Status> {
+        let world = self.world.borrow();
+        if world.channel.get() {
+            return Err(Status::ALREADY_BOUND);
+        }
+        world.channel.set(true);
+        Ok(FakeChannel(world.channel.clone()))
+    }
+    fn arm(&mut self, _: &FakeChannel, pid: Koid, generation: u64) -> Result<(), Status> {
+        self.world.borrow_mut().armed = Some((pid, generation));
+        Ok(())
+    }
+    fn next_exception(&mut self, _: &FakeChannel) -> NextException<FakeException> {
+        match self.world.borrow_mut().queued.pop_front() {
+            Some(exception_type) => NextException::Exception(THREAD, exception_type, FakeException),
+            None => NextException::Empty,
+        }
+    }
+
+    fn exception_thread(&self, _: &FakeException) -> Result<FakeTask, Status> {
+        Ok(FakeTask)
+    }
+    fn resolve(&mut self, _: FakeException, state: u32) -> Result<(), Status> {
+        let mut world = self.world.borrow_mut();
+        if world.run == Run::Dead {
+            return Err(Status::BAD_STATE);
+        }
+        world.resolved = Some(state);
+        Ok(())
+    }
+
+    fn thread_name(&self, _: &FakeTask) -> String {
+        "main".into()
+    }
+    fn thread_state(&self, _: &FakeTask) -> Result<u32, Status> {
+        Ok(match self.world.borrow().run {
+            Run::Running => info::THREAD_STATE_RUNNING,
+            Run::InException => info::THREAD_STATE_BLOCKED_EXCEPTION,
+            Run::Dead => info::THREAD_STATE_DEAD,
+        })
+    }
+    fn exception_report(&self, _: &FakeTask) -> Result<ExceptionReport, Status> {
+        Ok(self.world.borrow().report)
+    }
+    fn read_registers(&self, _: &FakeTask) -> Result<ThreadRegisters, Status> {
+        Ok(self.world.borrow().registers)
+    }
+    fn write_registers(&self, _: &FakeTask, registers: &ThreadRegisters) -> Result<(), Status> {
+        self.world.borrow_mut().registers = *registers;
+        Ok(())
+    }
+    fn set_single_step(&self, _: &FakeTask, on: bool) -> Result<(), Status> {
+        self.world.borrow_mut().single_step = on;
+        Ok(())
+    }
+    fn kill_thread(&self, _: &FakeTask) -> Result<(), Status> {
+        self.end(KILLED);
+        Ok(())
+    }
+}

@@ -11,10 +11,12 @@
 //! - [`session`]: runs commands against a connection; [`repl`] (line editing,
 //!   history, completion) and batch mode (commands from a file or stdin,
 //!   text or JSON lines) are two front ends of it.
-//! - [`fake_agent`]: an in-process agent that speaks the protocol over a
-//!   fake process, for tests and demonstrations until the real agent runs.
+//! - [`fake_agent`]: the real agent's logic (`spinel-debug-agent-core`)
+//!   over a fake kernel, in process: the client's tests and demonstrations.
+//! - [`cli`]: the command line (clap).
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod commands;
 pub mod connection;
 pub mod fake_agent;

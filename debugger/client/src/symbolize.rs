@@ -14,20 +14,6 @@ use std::io::{BufRead, Write};
 
 use spinel_symbolize::{NameStyle, Symbolizer};
 
-pub const USAGE: &str = "\
-usage: spinel-debug symbolize --elf FILE [options] [ADDRESS ...]
-
-Prints each address's function and file:line:column, innermost inlined
-frame first, exactly as llvm-symbolizer does. Without addresses, reads them
-from standard input, one per line (`CODE ADDR` and `DATA ADDR` also work).
-
-options:
-  --elf FILE, --obj FILE, -e FILE   the ELF to symbolize against
-  -a, --addresses                   print each address before its frames
-  --no-demangle                     print symbol names as they are in the ELF
-  --readable                        Rust names without hashes or escapes
-";
-
 /// What one input asks for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Query {
@@ -76,7 +62,7 @@ pub fn parse_auto_radix(word: &str) -> Option<u64> {
     u64::from_str_radix(digits, radix).ok()
 }
 
-/// Options of one `symbolize` run.
+/// Options of one `symbolize` run (from `cli::SymbolizeArgs`).
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     pub elf: Option<String>,
@@ -84,44 +70,6 @@ pub struct Options {
     pub demangle: bool,
     pub readable: bool,
     pub inputs: Vec<String>,
-}
-
-/// Parses the arguments after `symbolize`.
-pub fn parse_args(args: &[String]) -> Result<Options, String> {
-    let mut options = Options {
-        demangle: true,
-        ..Options::default()
-    };
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let value_of = |flag: &str| arg.strip_prefix(flag).and_then(|v| v.strip_prefix('='));
-        match arg.as_str() {
-            "--elf" | "--obj" | "--exe" | "-e" => {
-                options.elf = Some(args.next().ok_or(format!("{arg} needs a file"))?.clone());
-            }
-            "-a" | "--addresses" | "--print-address" => options.print_addresses = true,
-            "--no-demangle" => options.demangle = false,
-            "-C" | "--demangle" => options.demangle = true,
-            "--readable" => options.readable = true,
-            "-h" | "--help" => return Err(String::new()),
-            _ => {
-                if let Some(value) = value_of("--elf")
-                    .or(value_of("--obj"))
-                    .or(value_of("--exe"))
-                {
-                    options.elf = Some(value.to_string());
-                } else if arg.starts_with('-') && arg.len() > 1 && parse_query(arg).is_none() {
-                    return Err(format!("unknown option {arg}"));
-                } else {
-                    options.inputs.push(arg.clone());
-                }
-            }
-        }
-    }
-    if options.elf.is_none() {
-        return Err("symbolize needs --elf FILE".into());
-    }
-    Ok(options)
 }
 
 /// Writes the answer for one input line.

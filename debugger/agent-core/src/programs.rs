@@ -1,11 +1,11 @@
 //! The ELF files of the programs being debugged, and their symbolizers.
 //!
-//! A process is named after its program in the boot image (that is how
-//! `spinel_rt::launch` names them). The agent maps that file of the boot
-//! image read-only into its own address space, once, and symbolizes it in
-//! place: the user ELFs carry their full DWARF (2-3 MB) and are never
-//! copied. The symbolizer is built on first use and kept for every process
-//! of the same program.
+//! A process is named after its program ([`System::program`] finds its
+//! ELF: in the guest, the boot image's file, mapped read-only once and
+//! symbolized in place, since the user ELFs carry their full DWARF (2-3 MB)
+//! and are never copied). The symbolizer is built on first use and kept for
+//! every process of the same program; a program that cannot be symbolized
+//! is said once on the console and remembered as such.
 
 use alloc::collections::BTreeMap;
 use alloc::rc::Rc;
@@ -14,9 +14,9 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 
 use spinel_debug_protocol::{SourceLocation, StackFrame};
-use spinel_rt::launch::BootImage;
-use spinel_rt::zx::{GeneralRegisters, Process, Vmar};
 use spinel_symbolize::{Memory, NameStyle, Symbolizer};
+
+use crate::{System, ThreadRegisters};
 
 /// Deepest backtrace reported.
 pub const MAX_FRAMES: usize = 48;
@@ -25,12 +25,12 @@ pub const MAX_FRAMES: usize = 48;
 const CACHED_ADDRESSES: usize = 4096;
 
 /// One program's ELF and its symbolizer.
-pub struct Program {
-    pub symbolizer: Symbolizer<'static>,
+pub struct Program<'elf> {
+    pub symbolizer: Symbolizer<'elf>,
     cache: RefCell<BTreeMap<u64, Vec<SourceLocation>>>,
 }
 
-impl Program {
+impl<'elf> Program<'elf> {
     /// The inline chain at `address`, innermost first, without the
     /// all-unknown entries.
     pub fn locations(&self, address: u64) -> Vec<SourceLocation> {
@@ -61,11 +61,19 @@ impl Program {
     }
 
     /// Unwind a stopped thread's stack and symbolize each frame.
-    pub fn backtrace(&self, process: &Process, registers: &GeneralRegisters) -> Vec<StackFrame> {
-        let mut memory = ProcessMemory(process);
-        let count = registers.layout.count;
+    pub fn backtrace<S: System<'elf>>(
+        &self,
+        system: &S,
+        process: &S::Process,
+        registers: &ThreadRegisters,
+    ) -> Vec<StackFrame> {
+        let mut memory = ProcessMemory {
+            system,
+            process,
+            _elf: core::marker::PhantomData,
+        };
         self.symbolizer
-            .unwind(&registers.slots[..count], &mut memory, MAX_FRAMES)
+            .unwind(registers.values(), &mut memory, MAX_FRAMES)
             .into_iter()
             .map(|frame| StackFrame {
                 pc: frame.pc,
@@ -76,65 +84,66 @@ impl Program {
 }
 
 /// The stack of a process, read word by word for the unwinder.
-struct ProcessMemory<'a>(&'a Process);
+struct ProcessMemory<'a, 'elf, S: System<'elf>> {
+    system: &'a S,
+    process: &'a S::Process,
+    // The ELF lifetime only ties `S` down.
+    _elf: core::marker::PhantomData<&'elf ()>,
+}
 
-impl Memory for ProcessMemory<'_> {
+impl<'elf, S: System<'elf>> Memory for ProcessMemory<'_, 'elf, S> {
     fn read_u64(&mut self, address: u64) -> Option<u64> {
         let mut word = [0u8; 8];
-        match self.0.read_memory(address, &mut word) {
+        match self.system.read_memory(self.process, address, &mut word) {
             Ok(8) => Some(u64::from_le_bytes(word)),
             _ => None,
         }
     }
 }
 
-/// The boot image's programs, mapped and parsed on demand.
-pub struct Programs {
-    image: BootImage,
-    vmar: Vmar,
-    cache: BTreeMap<String, Result<Rc<Program>, String>>,
+/// The programs' symbolizers, built on demand.
+pub struct Programs<'elf> {
+    cache: BTreeMap<String, Result<Rc<Program<'elf>>, String>>,
 }
 
-impl Programs {
-    pub fn new(image: BootImage, vmar: Vmar) -> Self {
+impl<'elf> Programs<'elf> {
+    pub fn new() -> Self {
         Programs {
-            image,
-            vmar,
             cache: BTreeMap::new(),
         }
     }
 
     /// The program called `name`, or why it cannot be symbolized.
-    pub fn get(&mut self, name: &str) -> Result<Rc<Program>, String> {
+    pub fn get<S: System<'elf>>(
+        &mut self,
+        system: &mut S,
+        name: &str,
+    ) -> Result<Rc<Program<'elf>>, String> {
         if let Some(entry) = self.cache.get(name) {
             return entry.clone();
         }
-        let entry = self.load(name);
+        let entry = load(system, name);
         if let Err(reason) = &entry {
-            spinel_rt::println!("debug-agent: no symbols for {name}: {reason}");
+            system.log(format_args!("debug-agent: no symbols for {name}: {reason}"));
         }
         self.cache.insert(name.to_string(), entry.clone());
         entry
     }
+}
 
-    fn load(&self, name: &str) -> Result<Rc<Program>, String> {
-        let file = self
-            .image
-            .find(name)
-            .map_err(|status| alloc::format!("not in the boot image ({status:?})"))?;
-        let elf = spinel_rt::heap::map_read_only(
-            &self.vmar,
-            &self.image.vmo,
-            file.offset,
-            file.len as usize,
-        )
-        .map_err(|status| alloc::format!("cannot map it ({status:?})"))?;
-        let symbolizer = Symbolizer::new(elf)
-            .map_err(|error| error.to_string())?
-            .with_style(NameStyle::Readable);
-        Ok(Rc::new(Program {
-            symbolizer,
-            cache: RefCell::new(BTreeMap::new()),
-        }))
+impl Default for Programs<'_> {
+    fn default() -> Self {
+        Self::new()
     }
+}
+
+fn load<'elf, S: System<'elf>>(system: &mut S, name: &str) -> Result<Rc<Program<'elf>>, String> {
+    let elf = system.program(name)?;
+    let symbolizer = Symbolizer::new(elf)
+        .map_err(|error| error.to_string())?
+        .with_style(NameStyle::Readable);
+    Ok(Rc::new(Program {
+        symbolizer,
+        cache: RefCell::new(BTreeMap::new()),
+    }))
 }

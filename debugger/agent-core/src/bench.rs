@@ -13,8 +13,9 @@
 
 use alloc::vec::Vec;
 
+use core::fmt;
+
 use spinel_debug_protocol::RequestId;
-use spinel_rt::println;
 
 pub struct Bench {
     /// The function the breakpoint goes on.
@@ -26,6 +27,12 @@ pub struct Bench {
     fault_to_stop: Vec<i64>,
     continue_to_running: Vec<i64>,
     next_id: RequestId,
+}
+
+impl Default for Bench {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Bench {
@@ -60,10 +67,11 @@ impl Bench {
         }
     }
 
-    /// Print the `bench NAME VALUE (N)` lines; false if nothing was measured.
-    pub fn report(&self) -> bool {
+    /// Print the `bench NAME VALUE (N)` lines through `println`; false if
+    /// nothing was measured.
+    pub fn report(&self, println: impl Fn(fmt::Arguments<'_>)) -> bool {
         if let Some(first) = self.first_stop {
-            println!("bench debugger_first_stop {first} (1)");
+            println(format_args!("bench debugger_first_stop {first} (1)"));
         }
         let mut ok = true;
         for (name, samples) in [
@@ -71,9 +79,9 @@ impl Bench {
             ("debugger_continue_to_running", &self.continue_to_running),
         ] {
             match median(samples) {
-                Some(value) => println!("bench {name} {value} ({})", samples.len()),
+                Some(value) => println(format_args!("bench {name} {value} ({})", samples.len())),
                 None => {
-                    println!("debug-agent: bench: no samples for {name}");
+                    println(format_args!("debug-agent: bench: no samples for {name}"));
                     ok = false;
                 }
             }
