@@ -130,10 +130,10 @@ fn check(results: Vec<(usize, Vec<String>)>) {
 }
 
 fn llvm_installed() -> bool {
-    if common::have("llvm-symbolizer") {
+    if common::have(common::LLVM_SYMBOLIZER) {
         return true;
     }
-    eprintln!("SKIPPED: llvm-symbolizer is not installed (Debian: apt-get install llvm)");
+    eprintln!("SKIPPED: llvm-symbolizer-19 is not installed (Debian: apt-get install llvm-19)");
     false
 }
 

@@ -101,7 +101,7 @@ pub fn build_c(source: &str, arch: &str, opt: u32, extra: &[&str]) -> Option<Pat
 /// llvm-symbolizer's answer for each address: its output block (the lines
 /// up to the blank line).
 pub fn llvm_symbolize(elf: &Path, addresses: &[u64]) -> Vec<String> {
-    let mut child = Command::new("llvm-symbolizer")
+    let mut child = Command::new(LLVM_SYMBOLIZER)
         .arg(format!("--obj={}", elf.display()))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -126,3 +126,6 @@ pub fn llvm_symbolize(elf: &Path, addresses: &[u64]) -> Vec<String> {
     );
     blocks
 }
+
+/// The llvm-symbolizer the answers must agree with (Debian package `llvm-19`).
+pub const LLVM_SYMBOLIZER: &str = "llvm-symbolizer-19";
