@@ -24,10 +24,10 @@ impl NameStyle {
     pub fn demangle(self, name: &str) -> Cow<'_, str> {
         match self {
             NameStyle::Llvm => {
-                if name.starts_with("_ZN") {
+                if name.starts_with("_Z") {
                     match itanium_nested_name(name) {
                         Some(text) => Cow::Owned(text),
-                        None => Cow::Borrowed(name),
+                        None => cpp(name),
                     }
                 } else if name.starts_with("_R") {
                     rust(name)
@@ -35,7 +35,10 @@ impl NameStyle {
                     Cow::Borrowed(name)
                 }
             }
-            NameStyle::Readable => rust(name),
+            NameStyle::Readable => match rust(name) {
+                Cow::Borrowed(name) if name.starts_with("_Z") => cpp(name),
+                demangled => demangled,
+            },
             NameStyle::Raw => Cow::Borrowed(name),
         }
     }
@@ -44,6 +47,19 @@ impl NameStyle {
 fn rust(name: &str) -> Cow<'_, str> {
     match rustc_demangle::try_demangle(name) {
         Ok(demangled) => Cow::Owned(format!("{demangled:#}")),
+        Err(_) => Cow::Borrowed(name),
+    }
+}
+
+/// A C++ (Itanium ABI) name, demangled as LLVM's demangler prints it;
+/// the name itself when it does not demangle.
+fn cpp(name: &str) -> Cow<'_, str> {
+    let Ok(symbol) = cpp_demangle::Symbol::new(name) else {
+        return Cow::Borrowed(name);
+    };
+    let options = cpp_demangle::DemangleOptions::new();
+    match symbol.demangle_with_options(&options) {
+        Ok(text) => Cow::Owned(text),
         Err(_) => Cow::Borrowed(name),
     }
 }

@@ -21,20 +21,26 @@
 extern crate alloc;
 
 pub mod demangle;
+pub mod sections;
 pub mod symbols;
 pub mod unwind;
 
 use alloc::borrow::Cow;
+use alloc::boxed::Box;
 use alloc::string::{String, ToString};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
+
+use addr2line::LookupResult;
+pub use sections::DwarfReader;
 
 use object::{Object, ObjectSection, SectionFlags};
 
 pub use demangle::NameStyle;
 pub use unwind::{Arch, Memory, UnwindFrame, UnwindMethod};
 
-/// The byte reader all DWARF parsing uses: a slice of the ELF image.
+/// The byte reader of call frame information: a slice of the ELF image.
 pub type Reader<'data> = gimli::EndianSlice<'data, gimli::RunTimeEndian>;
 
 /// One source frame at an address.
@@ -85,12 +91,45 @@ impl fmt::Display for Error {
     }
 }
 
+/// Reads one `.dwo` file: given the unit's compilation directory
+/// (`DW_AT_comp_dir`, if any) and its `DW_AT_dwo_name`, the file's bytes, or
+/// `None` when there is no such file. Called at most once per split unit,
+/// when an address in it is first symbolized.
+pub type DwoLoader<'a> = Box<dyn Fn(Option<&str>, &str) -> Option<Vec<u8>> + Send + Sync + 'a>;
+
+/// Where the DWARF of split units (`-gsplit-dwarf`) comes from, for
+/// [`Symbolizer::with_split_dwarf`]. Neither is required: without them, a
+/// split unit's addresses get the skeleton's answer (the line table, which
+/// stays in the image, and the symbol table's name, without inline frames),
+/// as llvm-symbolizer gives when it finds no side file.
+#[derive(Default)]
+pub struct SplitDwarf<'a> {
+    /// The image's DWARF package (by convention `FILE.dwp`), looked in first.
+    pub package: Option<&'a [u8]>,
+    /// Reads the `.dwo` files of units the package does not hold.
+    pub load_dwo: Option<DwoLoader<'a>>,
+}
+
+impl fmt::Debug for SplitDwarf<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SplitDwarf")
+            .field("package", &self.package.map(<[u8]>::len))
+            .field("load_dwo", &self.load_dwo.is_some())
+            .finish()
+    }
+}
+
 /// Symbolizes addresses of one ELF image (borrowed for `'data`).
 pub struct Symbolizer<'data> {
     arch: Arch,
-    context: addr2line::Context<Reader<'data>>,
+    context: addr2line::Context<DwarfReader>,
     /// The same sections, for walks addr2line does not offer (lines → addresses).
-    dwarf: gimli::Dwarf<Reader<'data>>,
+    dwarf: gimli::Dwarf<DwarfReader>,
+    /// Why the DWARF could not be read, when it could not (the symbol
+    /// table still answers).
+    dwarf_problem: Option<String>,
+    package: Option<gimli::DwarfPackage<DwarfReader>>,
+    load_dwo: Option<DwoLoader<'data>>,
     symbols: symbols::SymbolTable<'data>,
     /// Executable sections, `(start, end)`, sorted.
     executable: Vec<(u64, u64)>,
@@ -110,8 +149,16 @@ impl fmt::Debug for Symbolizer<'_> {
 
 impl<'data> Symbolizer<'data> {
     /// Indexes an ELF image: its DWARF, symbol table and CFI. Names come out
-    /// as `llvm-symbolizer` prints them ([`NameStyle::Llvm`]).
+    /// as `llvm-symbolizer` prints them ([`NameStyle::Llvm`]). DWARF that
+    /// cannot be read (a corrupt or unknown compression, bad units) leaves
+    /// the symbol table's answers; [`Symbolizer::dwarf_problem`] says why.
     pub fn new(elf: &'data [u8]) -> Result<Self, Error> {
+        Self::with_split_dwarf(elf, SplitDwarf::default())
+    }
+
+    /// As [`Symbolizer::new`], finding the DWARF of split units in `split`.
+    /// A package that cannot be read counts as a DWARF problem.
+    pub fn with_split_dwarf(elf: &'data [u8], split: SplitDwarf<'data>) -> Result<Self, Error> {
         let file = object::read::elf::ElfFile64::<object::Endianness>::parse(elf)
             .map_err(|e| Error::NotElf(e.to_string()))?;
         let arch = match file.architecture() {
@@ -119,25 +166,30 @@ impl<'data> Symbolizer<'data> {
             object::Architecture::Aarch64 => Arch::Aarch64,
             _ => return Err(Error::UnsupportedArch),
         };
-        let endian = if file.is_little_endian() {
-            gimli::RunTimeEndian::Little
-        } else {
-            gimli::RunTimeEndian::Big
+        let endian = sections::endian_of(&file);
+        let mut dwarf_problem = None;
+        let [dwarf, for_context] = sections::load_dwarf_twice(&file, endian, false)
+            .unwrap_or_else(|problem| {
+                dwarf_problem = Some(problem);
+                [empty_dwarf(endian), empty_dwarf(endian)]
+            });
+        let context = match addr2line::Context::from_dwarf(for_context) {
+            Ok(context) => context,
+            Err(problem) => {
+                dwarf_problem.get_or_insert(problem.to_string());
+                addr2line::Context::from_dwarf(empty_dwarf(endian))
+                    .map_err(|e| Error::Dwarf(e.to_string()))?
+            }
         };
-        let section = |name: &str| -> &'data [u8] {
-            file.section_by_name(name)
-                .and_then(|section| section.data().ok())
-                .unwrap_or(&[])
-        };
-        let load = || {
-            gimli::Dwarf::load(|id| -> Result<Reader<'data>, gimli::Error> {
-                Ok(gimli::EndianSlice::new(section(id.name()), endian))
-            })
-            .map_err(|e| Error::Dwarf(e.to_string()))
-        };
-        let dwarf = load()?;
-        let context =
-            addr2line::Context::from_dwarf(load()?).map_err(|e| Error::Dwarf(e.to_string()))?;
+        let package = split
+            .package
+            .and_then(|bytes| match sections::load_package(bytes) {
+                Ok(package) => Some(package),
+                Err(problem) => {
+                    dwarf_problem.get_or_insert(alloc::format!("DWARF package: {problem}"));
+                    None
+                }
+            });
 
         let mut executable = Vec::new();
         for section in file.sections() {
@@ -157,6 +209,9 @@ impl<'data> Symbolizer<'data> {
             arch,
             context,
             dwarf,
+            dwarf_problem,
+            package,
+            load_dwo: split.load_dwo,
             symbols: symbols::SymbolTable::new(&file),
             executable,
             unwinder,
@@ -172,6 +227,12 @@ impl<'data> Symbolizer<'data> {
 
     pub fn arch(&self) -> Arch {
         self.arch
+    }
+
+    /// Why the image's DWARF could not be read, if it could not: answers
+    /// then come from the symbol table alone.
+    pub fn dwarf_problem(&self) -> Option<&str> {
+        self.dwarf_problem.as_deref()
     }
 
     /// Whether `address` lies in an executable section of the image.
@@ -263,7 +324,11 @@ impl<'data> Symbolizer<'data> {
                 let file_matches = *matching_files.entry(file_index).or_insert_with(|| {
                     row.file(header)
                         .and_then(|entry| self.dwarf.attr_string(&unit, entry.path_name()).ok())
-                        .and_then(|name| name.to_string().ok().map(path_matches(file)))
+                        .and_then(|name| {
+                            gimli::Reader::to_string_lossy(&name)
+                                .ok()
+                                .map(|name| path_matches(file)(&name))
+                        })
                         .unwrap_or(false)
                 });
                 let matched = file_matches && row.line().map(|l| l.get()) == Some(u64::from(line));
@@ -300,7 +365,7 @@ impl<'data> Symbolizer<'data> {
             return Vec::new();
         }
         let mut frames = Vec::new();
-        let Ok(mut iter) = self.context.find_frames(address).skip_all_loads() else {
+        let Ok(mut iter) = self.resolve(self.context.find_frames(address)) else {
             return frames;
         };
         let mut innermost = true;
@@ -340,10 +405,55 @@ impl<'data> Symbolizer<'data> {
 }
 
 impl Symbolizer<'_> {
+    /// Runs a lookup to the end, loading the split DWARF it asks for.
+    fn resolve<L>(&self, mut lookup: LookupResult<L>) -> L::Output
+    where
+        L: addr2line::LookupContinuation<Buf = DwarfReader>,
+    {
+        loop {
+            match lookup {
+                LookupResult::Output(output) => return output,
+                LookupResult::Load { load, continuation } => {
+                    lookup = continuation.resume(self.load_split(&load).map(Arc::new));
+                }
+            }
+        }
+    }
+
+    /// The DWARF of one split unit, from the package or its `.dwo` file.
+    fn load_split(
+        &self,
+        load: &addr2line::SplitDwarfLoad<DwarfReader>,
+    ) -> Option<gimli::Dwarf<DwarfReader>> {
+        if let Some(package) = &self.package
+            && let Ok(Some(dwarf)) = package.find_cu(load.dwo_id, &load.parent)
+        {
+            return Some(dwarf);
+        }
+        let loader = self.load_dwo.as_ref()?;
+        let text = |reader: &Option<DwarfReader>| {
+            reader
+                .as_ref()
+                .and_then(|r| gimli::Reader::to_string_lossy(r).ok())
+                .map(Cow::into_owned)
+        };
+        let comp_dir = text(&load.comp_dir);
+        let path = text(&load.path)?;
+        let bytes = loader(comp_dir.as_deref(), &path)?;
+        let mut dwarf = sections::load_dwo(&bytes).ok()?;
+        let header = dwarf.units().next().ok()??;
+        let unit = dwarf.unit(header).ok()?;
+        if unit.dwo_id != Some(load.dwo_id) {
+            return None;
+        }
+        dwarf.make_dwo(&load.parent);
+        Some(dwarf)
+    }
+
     /// The column of the line-table row covering `address`, read directly
     /// from the unit's line program.
     fn row_column(&self, address: u64) -> Option<u32> {
-        let unit = self.context.find_dwarf_and_unit(address).skip_all_loads()?;
+        let unit = self.resolve(self.context.find_dwarf_and_unit(address))?;
         let program = unit.line_program.clone()?;
         let mut rows = program.rows();
         // The last row at or below `address` within a sequence that
@@ -386,6 +496,14 @@ fn path_matches(query: &str) -> impl Fn(&str) -> bool + '_ {
                     .is_some_and(|head| head.ends_with('/'))
         };
         tail_of(name, query) || tail_of(query, name)
+    }
+}
+
+fn empty_dwarf(endian: gimli::RunTimeEndian) -> gimli::Dwarf<DwarfReader> {
+    let empty = |_| -> Result<DwarfReader, ()> { Ok(sections::reader(Vec::new(), endian)) };
+    match gimli::Dwarf::load(empty) {
+        Ok(dwarf) => dwarf,
+        Err(()) => unreachable!("loading empty sections cannot fail"),
     }
 }
 

@@ -1,11 +1,14 @@
-//! The symbolizer against llvm-symbolizer, on fixtures built here from
-//! `tests/fixtures/` by rustc (both arches, -O0 to -O3) and gcc (-O0 to
-//! -O3; aarch64 when `aarch64-linux-gnu-gcc` is installed).
+//! The symbolizer against llvm-symbolizer 19, on fixtures built here from
+//! `tests/fixtures/` by rustc (both arches, -O0 to -O3, LTO, compressed
+//! DWARF) and gcc / g++ (-O0 to -O3, LTO, compressed DWARF with zlib and
+//! zstd, split DWARF in `.dwo` files and in a `.dwp` package; aarch64 when
+//! the `aarch64-linux-gnu-` compilers are installed).
 
 mod common;
 
 use object::{Object, ObjectSection, ObjectSymbol};
-use spinel_symbolize::Symbolizer;
+use common::Split;
+use spinel_symbolize::{SplitDwarf, Symbolizer};
 use std::path::Path;
 
 /// Addresses worth asking about: a sweep over every executable section,
@@ -75,10 +78,25 @@ fn is_tombstone_answer(symbolizer: &Symbolizer, address: u64, theirs: &str, ours
         && ours.ends_with("??:0:0\n")
 }
 
+/// The side files of split DWARF as llvm-symbolizer finds them: `FILE.dwp`
+/// beside the ELF, else each unit's `.dwo` by its compilation directory.
+fn split_dwarf_of(package: Option<&[u8]>) -> SplitDwarf<'_> {
+    SplitDwarf {
+        package,
+        load_dwo: Some(Box::new(|comp_dir: Option<&str>, name: &str| {
+            let path = Path::new(comp_dir.unwrap_or("")).join(name);
+            std::fs::read(path).ok()
+        })),
+    }
+}
+
 /// Compares every address; returns (compared, mismatches).
 fn compare(elf_path: &Path, label: &str) -> (usize, Vec<String>) {
     let elf = std::fs::read(elf_path).unwrap();
-    let symbolizer = Symbolizer::new(&elf).unwrap();
+    let dwp = std::fs::read(format!("{}.dwp", elf_path.display())).ok();
+    let symbolizer =
+        Symbolizer::with_split_dwarf(&elf, split_dwarf_of(dwp.as_deref())).unwrap();
+    assert_eq!(symbolizer.dwarf_problem(), None, "{label}");
     let addresses = addresses(&elf);
     let theirs = common::llvm_symbolize(elf_path, &addresses);
     let mut mismatches = Vec::new();
@@ -145,25 +163,58 @@ fn rust_fixtures_agree_with_llvm_symbolizer() {
     let mut results = Vec::new();
     for arch in ["x86_64", "aarch64"] {
         for opt in [0, 1, 2, 3] {
-            let elf = common::build_rust(arch, opt);
+            let elf = common::build_rust(arch, opt, &[]);
             results.push(compare(&elf, &format!("rust {arch} -O{opt}")));
+        }
+        for (kind, flags) in [
+            ("lto", &["-C", "lto=fat"][..]),
+            ("zlib", &["-C", "link-arg=--compress-debug-sections=zlib"][..]),
+            ("zstd", &["-C", "link-arg=--compress-debug-sections=zstd"][..]),
+        ] {
+            let elf = common::build_rust(arch, 2, flags);
+            results.push(compare(&elf, &format!("rust {arch} -O2 {kind}")));
         }
     }
     check(results);
 }
 
+/// Each native build kind: (label, source, optimization, flags, split).
+fn native_kinds() -> Vec<(String, &'static str, u32, &'static [&'static str], Split)> {
+    let mut kinds = Vec::new();
+    for (language, source) in [("c", "shapes.c"), ("c++", "shapes.cc")] {
+        for opt in [0, 1, 2, 3] {
+            kinds.push((format!("{language} -O{opt}"), source, opt, &[][..], Split::None));
+        }
+        kinds.push((format!("{language} -O2 lto"), source, 2, &["-flto"][..], Split::None));
+    }
+    let source = "shapes.cc";
+    kinds.push(("c++ -O2 zlib".into(), source, 2, &["-gz=zlib"][..], Split::None));
+    kinds.push((
+        "c++ -O2 zstd".into(),
+        source,
+        2,
+        &["-Wl,--compress-debug-sections=zstd"][..],
+        Split::None,
+    ));
+    kinds.push(("c++ -O2 dwo".into(), source, 2, &[][..], Split::Dwo));
+    kinds.push(("c++ -O2 dwp".into(), source, 2, &[][..], Split::Dwp));
+    kinds.push(("c -O2 dwo".into(), "shapes.c", 2, &[][..], Split::Dwo));
+    kinds
+}
+
 #[test]
-fn c_fixtures_agree_with_llvm_symbolizer() {
+fn c_and_cpp_fixtures_agree_with_llvm_symbolizer() {
     if !llvm_installed() {
         return;
     }
     let mut results = Vec::new();
     for arch in ["x86_64", "aarch64"] {
-        for opt in [0, 1, 2, 3] {
-            match common::build_c("shapes.c", arch, opt, &[]) {
-                Some(elf) => results.push(compare(&elf, &format!("c {arch} -O{opt}"))),
+        for (label, source, opt, flags, split) in native_kinds() {
+            match common::build_native(source, arch, opt, flags, split) {
+                Some(elf) => results.push(compare(&elf, &format!("{arch} {label}"))),
                 None => eprintln!(
-                    "SKIPPED: no C compiler for {arch} (Debian: apt-get install gcc-aarch64-linux-gnu)"
+                    "SKIPPED: {arch} {label}: no compiler (Debian: apt-get install \
+                     gcc-aarch64-linux-gnu g++-aarch64-linux-gnu) or no llvm-dwp-19 (llvm-19)"
                 ),
             }
         }
