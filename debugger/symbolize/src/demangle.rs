@@ -53,15 +53,146 @@ fn rust(name: &str) -> Cow<'_, str> {
 
 /// A C++ (Itanium ABI) name, demangled as LLVM's demangler prints it;
 /// the name itself when it does not demangle.
+///
+/// `cpp_demangle` prints as libiberty does; LLVM differs in two ways,
+/// undone here: no space between adjacent angle brackets (`a<b<c>>`,
+/// `operator<<char>`), and a GCC clone suffix (`.isra.0`, `.cold`, ...)
+/// shown whole as ` (.isra.0)` instead of ` [clone .isra.0]`.
 fn cpp(name: &str) -> Cow<'_, str> {
-    let Ok(symbol) = cpp_demangle::Symbol::new(name) else {
+    let (encoding, suffix) = match name.find('.') {
+        Some(dot) => name.split_at(dot),
+        None => (name, ""),
+    };
+    let Ok(symbol) = cpp_demangle::Symbol::new(encoding) else {
         return Cow::Borrowed(name);
     };
     let options = cpp_demangle::DemangleOptions::new();
-    match symbol.demangle_with_options(&options) {
-        Ok(text) => Cow::Owned(text),
-        Err(_) => Cow::Borrowed(name),
+    let Ok(text) = symbol.demangle_with_options(&options) else {
+        return Cow::Borrowed(name);
+    };
+    let mut out = String::with_capacity(text.len() + suffix.len() + 3);
+    let mut chars = text.chars().peekable();
+    let mut previous = '\0';
+    while let Some(c) = chars.next() {
+        if c == ' '
+            && matches!(previous, '<' | '>')
+            && chars.peek().is_some_and(|next| matches!(next, '<' | '>'))
+        {
+            continue;
+        }
+        out.push(c);
+        previous = c;
     }
+    let mut out = llvm_spelling(&out);
+    if !suffix.is_empty() {
+        out.push_str(" (");
+        out.push_str(suffix);
+        out.push(')');
+    }
+    Cow::Owned(out)
+}
+
+/// Rewrites the spellings where LLVM's demangler and `cpp_demangle` (which
+/// follows libiberty) differ: `{vtable(T)}` is `vtable for T`,
+/// `{lambda(A)#2}` is `'lambda0'(A)`, `{unnamed type#1}` is `'unnamed'`,
+/// and an integer literal `(unsigned long)3` is `3ul`.
+fn llvm_spelling(text: &str) -> String {
+    for (theirs, ours) in [
+        ("{vtable(", "vtable for "),
+        ("{vtt(", "VTT for "),
+        ("{typeinfo(", "typeinfo for "),
+        ("{typeinfo name(", "typeinfo name for "),
+    ] {
+        if let Some(inner) = text.strip_prefix(theirs).and_then(|t| t.strip_suffix(")}")) {
+            return alloc::format!("{ours}{}", llvm_spelling(inner));
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix("{lambda(")
+            && let Some((args, number, tail)) = closure_parts(after)
+        {
+            out.push_str("'lambda");
+            if number >= 2 {
+                out.push_str(&alloc::format!("{}", number - 2));
+            }
+            out.push_str("'(");
+            out.push_str(&llvm_spelling(args));
+            out.push(')');
+            rest = tail;
+            continue;
+        }
+        if let Some(after) = rest.strip_prefix("{unnamed type#")
+            && let Some((digits, tail)) = after.split_once('}')
+            && let Ok(number) = digits.parse::<u64>()
+        {
+            out.push_str("'unnamed");
+            if number >= 2 {
+                out.push_str(&alloc::format!("{}", number - 2));
+            }
+            out.push('\'');
+            rest = tail;
+            continue;
+        }
+        if let Some((literal, tail)) = integer_literal(rest) {
+            out.push_str(&literal);
+            rest = tail;
+            continue;
+        }
+        let c = rest.chars().next().unwrap_or_default();
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// After `{lambda(`: the parameters, the closure's number and what follows
+/// `)#N}`.
+fn closure_parts(after: &str) -> Option<(&str, u64, &str)> {
+    let mut depth = 0usize;
+    for (index, c) in after.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth > 0 => depth -= 1,
+            ')' => {
+                let args = &after[..index];
+                let tail = after[index + 1..].strip_prefix('#')?;
+                let (digits, tail) = tail.split_once('}')?;
+                return Some((args, digits.parse().ok()?, tail));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `(unsigned long)3…` → (`3ul`, `…`), for the integer types LLVM writes
+/// with a suffix (or none, for `int`).
+fn integer_literal(text: &str) -> Option<(String, &str)> {
+    let rest = text.strip_prefix('(')?;
+    for (ty, suffix) in [
+        ("unsigned long long)", "ull"),
+        ("long long)", "ll"),
+        ("unsigned long)", "ul"),
+        ("long)", "l"),
+        ("unsigned int)", "u"),
+        ("int)", ""),
+    ] {
+        if let Some(after) = rest.strip_prefix(ty) {
+            let negative = after.starts_with('-');
+            let digits = after[usize::from(negative)..]
+                .bytes()
+                .take_while(u8::is_ascii_digit)
+                .count();
+            if digits == 0 {
+                return None;
+            }
+            let end = usize::from(negative) + digits;
+            return Some((alloc::format!("{}{suffix}", &after[..end]), &after[end..]));
+        }
+    }
+    None
 }
 
 /// Itanium demangling of a plain nested name, `_ZN <len><id>... E [.suffix]`

@@ -168,8 +168,8 @@ impl<'data> Symbolizer<'data> {
         };
         let endian = sections::endian_of(&file);
         let mut dwarf_problem = None;
-        let [dwarf, for_context] = sections::load_dwarf_twice(&file, endian, false)
-            .unwrap_or_else(|problem| {
+        let [dwarf, for_context] =
+            sections::load_dwarf_twice(&file, endian, false).unwrap_or_else(|problem| {
                 dwarf_problem = Some(problem);
                 [empty_dwarf(endian), empty_dwarf(endian)]
             });

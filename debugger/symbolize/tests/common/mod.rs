@@ -154,9 +154,12 @@ pub fn build_native(
         }
         run(command.arg("-o").arg(&name).arg(fixtures().join(source)));
         if split == Split::Dwp {
-            run(Command::new("llvm-dwp-19")
-                .current_dir(&dir)
-                .args(["-e", &name, "-o", &format!("{name}.dwp")]));
+            run(Command::new("llvm-dwp-19").current_dir(&dir).args([
+                "-e",
+                &name,
+                "-o",
+                &format!("{name}.dwp"),
+            ]));
             for entry in std::fs::read_dir(&dir).unwrap() {
                 let path = entry.unwrap().path();
                 if path.extension().is_some_and(|e| e == "dwo") {
