@@ -284,3 +284,99 @@ fn c_and_cpp_fixtures_agree_with_llvm_symbolizer() {
     }
     check(results);
 }
+
+/// The flag a build kind rests on really took effect: the DWARF is
+/// compressed by the named method, split off into `.dwo` files or a
+/// package. (A toolchain that ignored a flag would make the comparison
+/// above prove nothing.)
+#[test]
+fn build_kinds_are_what_they_claim() {
+    let arch = "x86_64";
+    let compression = |elf: &Path| {
+        let bytes = std::fs::read(elf).unwrap();
+        let file = object::File::parse(&*bytes).unwrap();
+        let section = file.section_by_name(".debug_info").unwrap();
+        section.compressed_data().unwrap().format
+    };
+    let Some(zlib) = common::build_native("shapes.cc", arch, 2, &["-gz=zlib"], Split::None) else {
+        eprintln!("SKIPPED: no g++");
+        return;
+    };
+    assert_eq!(compression(&zlib), object::CompressionFormat::Zlib);
+    let zstd = common::build_native(
+        "shapes.cc",
+        arch,
+        2,
+        &["-Wl,--compress-debug-sections=zstd"],
+        Split::None,
+    )
+    .unwrap();
+    assert_eq!(compression(&zstd), object::CompressionFormat::Zstandard);
+    for flags in [
+        &["-C", "link-arg=--compress-debug-sections=zlib"][..],
+        &["-C", "link-arg=--compress-debug-sections=zstd"][..],
+    ] {
+        let elf = common::build_rust(arch, 2, flags);
+        assert_ne!(compression(&elf), object::CompressionFormat::None);
+    }
+
+    // Split DWARF: the answers need the side files (inline frames live in
+    // the .dwo), and both ways of passing them give the same answers.
+    let dwo = common::build_native("shapes.cc", arch, 2, &[], Split::Dwo).unwrap();
+    let elf = std::fs::read(&dwo).unwrap();
+    let addresses = addresses(&elf);
+    let alone = Symbolizer::new(&elf).unwrap();
+    let with_dwo = Symbolizer::with_split_dwarf(&elf, split_dwarf_of(None)).unwrap();
+    let inlined = |symbolizer: &Symbolizer| {
+        addresses
+            .iter()
+            .filter(|&&a| symbolizer.symbolize(a).len() > 1)
+            .count()
+    };
+    assert_eq!(inlined(&alone), 0, "the skeleton alone has no inline frames");
+    assert!(inlined(&with_dwo) > 100, "the .dwo files give inline frames");
+    if let Some(dwp) = common::build_native("shapes.cc", arch, 2, &[], Split::Dwp) {
+        let elf_dwp = std::fs::read(&dwp).unwrap();
+        let package = std::fs::read(format!("{}.dwp", dwp.display())).unwrap();
+        let from_package = Symbolizer::with_split_dwarf(
+            &elf_dwp,
+            SplitDwarf {
+                package: Some(&package),
+                load_dwo: None,
+            },
+        )
+        .unwrap();
+        assert!(inlined(&from_package) > 100, "the package gives inline frames");
+    }
+}
+
+/// DWARF that cannot be read (here: a compressed .debug_info whose bytes
+/// are garbage) costs the source lines, never the symbol table.
+#[test]
+fn unreadable_dwarf_keeps_the_symbol_table() {
+    let Some(path) =
+        common::build_native("shapes.cc", "x86_64", 2, &["-gz=zlib"], Split::None)
+    else {
+        eprintln!("SKIPPED: no g++");
+        return;
+    };
+    let mut elf = std::fs::read(&path).unwrap();
+    let (start, end, main) = {
+        let file = object::File::parse(&*elf).unwrap();
+        let section = file.section_by_name(".debug_info").unwrap();
+        let range = section.compressed_file_range().unwrap();
+        let (offset, size) = (range.offset, range.compressed_size);
+        let main = file.symbols().find(|s| s.name() == Ok("main")).unwrap();
+        (offset as usize, (offset + size) as usize, main.address())
+    };
+    // Past the zlib header, so that inflating fails.
+    for byte in &mut elf[start + 2..end] {
+        *byte = 0xa5;
+    }
+    let symbolizer = Symbolizer::new(&elf).unwrap();
+    let problem = symbolizer.dwarf_problem().expect("a DWARF problem");
+    assert!(problem.contains(".debug_info"), "{problem}");
+    let frames = symbolizer.symbolize(main + 1);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].function.as_deref(), Some("main"));
+}
