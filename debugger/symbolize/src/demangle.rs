@@ -30,7 +30,14 @@ impl NameStyle {
                         None => cpp(name),
                     }
                 } else if name.starts_with("_R") {
-                    rust(name)
+                    // LLVM shows a suffix (`.llvm.1234`) after the name.
+                    match name.split_once('.') {
+                        Some((encoding, suffix)) => match rust(encoding) {
+                            Cow::Owned(text) => Cow::Owned(format!("{text} (.{suffix})")),
+                            Cow::Borrowed(_) => Cow::Borrowed(name),
+                        },
+                        None => rust(name),
+                    }
                 } else {
                     Cow::Borrowed(name)
                 }
@@ -276,6 +283,19 @@ mod tests {
             "foo::bar (.llvm.1234)"
         );
         assert_eq!(llvm.demangle("_ZN3fooE"), "foo");
+        assert_eq!(
+            llvm.demangle("_RNvNtCsg3SjgaGcPXb_4core9panicking9panic_fmt.llvm.42"),
+            "core::panicking::panic_fmt (.llvm.42)"
+        );
+        assert_eq!(
+            llvm.demangle("_ZN3geo5totalERKSt6vectorIPNS_5ShapeESaIS2_EE.isra.0"),
+            "geo::total(std::vector<geo::Shape*, std::allocator<geo::Shape*>> const&) (.isra.0)"
+        );
+        assert_eq!(llvm.demangle("_ZTVN3geo5ShapeE"), "vtable for geo::Shape");
+        assert_eq!(
+            llvm.demangle("_ZZ4mainENKUllE_clEl"),
+            "main::'lambda'(long)::operator()(long) const"
+        );
         assert_eq!(llvm.demangle("_ZN3foo"), "_ZN3foo");
         assert_eq!(llvm.demangle("_ZN9foo"), "_ZN9foo");
         assert_eq!(llvm.demangle("main"), "main");

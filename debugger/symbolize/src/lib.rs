@@ -27,9 +27,11 @@ pub mod unwind;
 
 use alloc::borrow::Cow;
 use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::cell::RefCell;
 use core::fmt;
 
 use addr2line::LookupResult;
@@ -135,6 +137,12 @@ pub struct Symbolizer<'data> {
     executable: Vec<(u64, u64)>,
     unwinder: unwind::CfiTables<'data>,
     style: NameStyle,
+    /// Mangled name → printed name: demangling C++ costs far more than
+    /// finding the frames, and a batch asks about the same functions again
+    /// and again.
+    names: RefCell<BTreeMap<String, String>>,
+    /// Per unit (offset, dwo id), its line-0 rows, built when first needed.
+    line_zero_rows: RefCell<BTreeMap<(u64, Option<u64>), LineZeroRows>>,
 }
 
 impl fmt::Debug for Symbolizer<'_> {
@@ -216,12 +224,15 @@ impl<'data> Symbolizer<'data> {
             executable,
             unwinder,
             style: NameStyle::Llvm,
+            names: RefCell::new(BTreeMap::new()),
+            line_zero_rows: RefCell::new(BTreeMap::new()),
         })
     }
 
     /// Chooses how names are printed.
     pub fn with_style(mut self, style: NameStyle) -> Self {
         self.style = style;
+        self.names.get_mut().clear();
         self
     }
 
@@ -244,16 +255,17 @@ impl<'data> Symbolizer<'data> {
     /// Never empty: an address nothing is known about gives one frame with
     /// every field unknown (`??` / `??:0:0`).
     pub fn symbolize(&self, address: u64) -> Vec<Frame> {
-        let mut frames = self.dwarf_frames(address);
+        let symbol = self.symbols.lookup(address);
+        let mut frames = self.dwarf_frames(address, symbol.is_none());
         if frames.is_empty() {
             frames.push(Frame::default());
         }
         // As llvm-symbolizer does: the outermost frame (the function really
         // containing the address) takes its name from the symbol table when
         // a symbol covers the address.
-        if let Some(symbol) = self.symbols.lookup(address) {
+        if let Some(symbol) = symbol {
             let outer = frames.len() - 1;
-            frames[outer].function = Some(self.style.demangle(symbol.name).into_owned());
+            frames[outer].function = Some(self.demangle(symbol.name));
             if frames[outer].file.is_none() {
                 frames[outer].file = symbol.file.map(ToString::to_string);
             }
@@ -264,24 +276,17 @@ impl<'data> Symbolizer<'data> {
     /// The name of the symbol-table entry covering `address`, demangled,
     /// with the address of that symbol.
     pub fn symbol_for(&self, address: u64) -> Option<(String, u64)> {
-        self.symbols.lookup(address).map(|symbol| {
-            (
-                self.style.demangle(symbol.name).into_owned(),
-                symbol.address,
-            )
-        })
+        self.symbols
+            .lookup(address)
+            .map(|symbol| (self.demangle(symbol.name), symbol.address))
     }
 
     /// The symbol covering a data address, as llvm-symbolizer's `DATA`
     /// query answers: demangled name, start and size.
     pub fn data_symbol_for(&self, address: u64) -> Option<(String, u64, u64)> {
-        self.symbols.lookup(address).map(|symbol| {
-            (
-                self.style.demangle(symbol.name).into_owned(),
-                symbol.address,
-                symbol.size,
-            )
-        })
+        self.symbols
+            .lookup(address)
+            .map(|symbol| (self.demangle(symbol.name), symbol.address, symbol.size))
     }
 
     /// Addresses of the functions whose (demangled) name is `name`, or ends
@@ -356,7 +361,9 @@ impl<'data> Symbolizer<'data> {
             .unwind(registers, memory, max_frames, |pc| self.is_code(pc))
     }
 
-    fn dwarf_frames(&self, address: u64) -> Vec<Frame> {
+    /// `outer_name`: whether the outermost frame's name is wanted (not when
+    /// the symbol table names it).
+    fn dwarf_frames(&self, address: u64, outer_name: bool) -> Vec<Frame> {
         // DWARF of functions the linker discarded points at address 0 (the
         // linker's tombstone), over whatever the image has there: only code
         // addresses are looked up. (llvm-symbolizer 14 does look up the
@@ -369,15 +376,21 @@ impl<'data> Symbolizer<'data> {
             return frames;
         };
         let mut innermost = true;
+        let mut raw_frames = Vec::new();
         while let Ok(Some(frame)) = iter.next() {
-            let function = frame
-                .function
-                .as_ref()
-                .and_then(|name| name.raw_name().ok())
-                .map(|raw| match raw {
-                    Cow::Borrowed(raw) => self.style.demangle(raw).into_owned(),
-                    Cow::Owned(raw) => self.style.demangle(&raw).into_owned(),
-                });
+            raw_frames.push(frame);
+        }
+        let count = raw_frames.len();
+        for (index, frame) in raw_frames.into_iter().enumerate() {
+            let function = if index + 1 == count && !outer_name {
+                None
+            } else {
+                frame
+                    .function
+                    .as_ref()
+                    .and_then(|name| name.raw_name().ok())
+                    .map(|raw| self.demangle(&raw))
+            };
             let (file, line, mut column) = match frame.location {
                 Some(location) => (
                     location.file.map(ToString::to_string),
@@ -405,6 +418,21 @@ impl<'data> Symbolizer<'data> {
 }
 
 impl Symbolizer<'_> {
+    /// `raw` as this symbolizer prints names, from the cache when seen before.
+    fn demangle(&self, raw: &str) -> String {
+        if !raw.starts_with("_Z") && !raw.starts_with("_R") {
+            return self.style.demangle(raw).into_owned();
+        }
+        if let Some(name) = self.names.borrow().get(raw) {
+            return name.clone();
+        }
+        let name = self.style.demangle(raw).into_owned();
+        self.names
+            .borrow_mut()
+            .insert(raw.to_string(), name.clone());
+        name
+    }
+
     /// Runs a lookup to the end, loading the split DWARF it asks for.
     fn resolve<L>(&self, mut lookup: LookupResult<L>) -> L::Output
     where
@@ -450,38 +478,75 @@ impl Symbolizer<'_> {
         Some(dwarf)
     }
 
-    /// The column of the line-table row covering `address`, read directly
-    /// from the unit's line program.
+    /// The column of the line-table row covering `address`, when that row
+    /// has line 0: addr2line drops such columns, llvm-symbolizer prints them.
+    /// Each unit's line program is walked once, into [`LineZeroRows`].
     fn row_column(&self, address: u64) -> Option<u32> {
         let unit = self.resolve(self.context.find_dwarf_and_unit(address))?;
-        let program = unit.line_program.clone()?;
+        let key = (unit.header.offset().0 as u64, unit.dwo_id.map(|id| id.0));
+        if let Some(rows) = self.line_zero_rows.borrow().get(&key) {
+            return rows.column(address);
+        }
+        let rows = LineZeroRows::new(&unit);
+        let column = rows.column(address);
+        self.line_zero_rows.borrow_mut().insert(key, rows);
+        column
+    }
+}
+
+/// The rows of one unit's line table that have line 0, as address ranges
+/// (a row covers up to the next row of its sequence), sorted by start.
+#[derive(Default)]
+struct LineZeroRows {
+    /// `(start, end, sequence number, column)`.
+    ranges: Vec<(u64, u64, u32, u32)>,
+    longest: u64,
+}
+
+impl LineZeroRows {
+    fn new(unit: &gimli::Unit<DwarfReader>) -> Self {
+        let mut ranges = Vec::new();
+        let Some(program) = unit.line_program.clone() else {
+            return LineZeroRows::default();
+        };
         let mut rows = program.rows();
-        // The last row at or below `address` within a sequence that
-        // reaches past it.
-        let mut candidate: Option<(u64, u32)> = None;
-        let mut found = None;
+        let mut sequence = 0u32;
+        // The previous row of this sequence, if its line is 0: (address, column).
+        let mut previous: Option<(u64, Option<u32>)> = None;
         while let Ok(Some((_, row))) = rows.next_row() {
+            if let Some((start, Some(column))) = previous
+                && start < row.address()
+            {
+                ranges.push((start, row.address(), sequence, column));
+            }
             if row.end_sequence() {
-                if row.address() > address && found.is_none() {
-                    found = candidate.map(|(_, column)| column);
-                }
-                candidate = None;
+                previous = None;
+                sequence += 1;
                 continue;
             }
-            if row.address() <= address {
-                let column = match row.column() {
-                    gimli::ColumnType::LeftEdge => 0,
-                    gimli::ColumnType::Column(column) => column.get() as u32,
-                };
-                candidate = Some((row.address(), column));
-            } else if let Some((_, column)) = candidate.take() {
-                found = Some(column);
-            }
-            if found.is_some() {
-                break;
-            }
+            let column = match row.column() {
+                gimli::ColumnType::LeftEdge => 0,
+                gimli::ColumnType::Column(column) => column.get() as u32,
+            };
+            let line_zero = row.line().is_none();
+            previous = Some((row.address(), line_zero.then_some(column)));
         }
-        found
+        ranges.sort_unstable();
+        let longest = ranges.iter().map(|r| r.1 - r.0).max().unwrap_or(0);
+        LineZeroRows { ranges, longest }
+    }
+
+    /// The column of the range covering `address`, from the first sequence
+    /// that covers it.
+    fn column(&self, address: u64) -> Option<u32> {
+        let after = self.ranges.partition_point(|range| range.0 <= address);
+        self.ranges[..after]
+            .iter()
+            .rev()
+            .take_while(|range| range.0.saturating_add(self.longest) > address)
+            .filter(|range| address < range.1)
+            .min_by_key(|range| range.2)
+            .map(|range| range.3)
     }
 }
 

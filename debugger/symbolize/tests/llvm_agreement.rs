@@ -333,8 +333,15 @@ fn build_kinds_are_what_they_claim() {
             .filter(|&&a| symbolizer.symbolize(a).len() > 1)
             .count()
     };
-    assert_eq!(inlined(&alone), 0, "the skeleton alone has no inline frames");
-    assert!(inlined(&with_dwo) > 100, "the .dwo files give inline frames");
+    assert_eq!(
+        inlined(&alone),
+        0,
+        "the skeleton alone has no inline frames"
+    );
+    assert!(
+        inlined(&with_dwo) > 100,
+        "the .dwo files give inline frames"
+    );
     if let Some(dwp) = common::build_native("shapes.cc", arch, 2, &[], Split::Dwp) {
         let elf_dwp = std::fs::read(&dwp).unwrap();
         let package = std::fs::read(format!("{}.dwp", dwp.display())).unwrap();
@@ -346,7 +353,10 @@ fn build_kinds_are_what_they_claim() {
             },
         )
         .unwrap();
-        assert!(inlined(&from_package) > 100, "the package gives inline frames");
+        assert!(
+            inlined(&from_package) > 100,
+            "the package gives inline frames"
+        );
     }
 }
 
@@ -354,8 +364,7 @@ fn build_kinds_are_what_they_claim() {
 /// are garbage) costs the source lines, never the symbol table.
 #[test]
 fn unreadable_dwarf_keeps_the_symbol_table() {
-    let Some(path) =
-        common::build_native("shapes.cc", "x86_64", 2, &["-gz=zlib"], Split::None)
+    let Some(path) = common::build_native("shapes.cc", "x86_64", 2, &["-gz=zlib"], Split::None)
     else {
         eprintln!("SKIPPED: no g++");
         return;
