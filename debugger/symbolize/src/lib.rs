@@ -140,7 +140,11 @@ pub struct Symbolizer<'data> {
     /// Mangled name → printed name: demangling C++ costs far more than
     /// finding the frames, and a batch asks about the same functions again
     /// and again.
-    names: RefCell<BTreeMap<String, String>>,
+    /// Keyed by where the mangled name is (its address and length in the
+    /// image, the sections or a side file, all of which outlive the
+    /// symbolizer): hashing or comparing long C++ names costs more than
+    /// finding the frames.
+    names: RefCell<BTreeMap<(usize, usize), String>>,
     /// Per unit (offset, dwo id), its line-0 rows, built when first needed.
     line_zero_rows: RefCell<BTreeMap<(u64, Option<u64>), LineZeroRows>>,
 }
@@ -385,11 +389,14 @@ impl<'data> Symbolizer<'data> {
             let function = if index + 1 == count && !outer_name {
                 None
             } else {
-                frame
-                    .function
-                    .as_ref()
-                    .and_then(|name| name.raw_name().ok())
-                    .map(|raw| self.demangle(&raw))
+                frame.function.as_ref().map(|name| {
+                    let bytes = name.name.bytes();
+                    if bytes.starts_with(b"_Z") || bytes.starts_with(b"_R") {
+                        self.demangle_at(bytes)
+                    } else {
+                        String::from_utf8_lossy(bytes).into_owned()
+                    }
+                })
             };
             let (file, line, mut column) = match frame.location {
                 Some(location) => (
@@ -418,18 +425,27 @@ impl<'data> Symbolizer<'data> {
 }
 
 impl Symbolizer<'_> {
-    /// `raw` as this symbolizer prints names, from the cache when seen before.
-    fn demangle(&self, raw: &str) -> String {
+    /// A symbol-table name as this symbolizer prints names.
+    fn demangle(&self, raw: &'_ str) -> String {
         if !raw.starts_with("_Z") && !raw.starts_with("_R") {
             return self.style.demangle(raw).into_owned();
         }
-        if let Some(name) = self.names.borrow().get(raw) {
+        self.demangle_at(raw.as_bytes())
+    }
+
+    /// The mangled name `raw` (bytes of the image, its sections or side
+    /// files, whose place keys `names`) as this symbolizer prints names,
+    /// from the cache when seen before.
+    fn demangle_at(&self, raw: &[u8]) -> String {
+        let key = key_of(raw);
+        if let Some(name) = self.names.borrow().get(&key) {
             return name.clone();
         }
-        let name = self.style.demangle(raw).into_owned();
-        self.names
-            .borrow_mut()
-            .insert(raw.to_string(), name.clone());
+        let name = self
+            .style
+            .demangle(&String::from_utf8_lossy(raw))
+            .into_owned();
+        self.names.borrow_mut().insert(key, name.clone());
         name
     }
 
@@ -562,6 +578,12 @@ fn path_matches(query: &str) -> impl Fn(&str) -> bool + '_ {
         };
         tail_of(name, query) || tail_of(query, name)
     }
+}
+
+/// Where bytes of the image (or of sections and side files the symbolizer
+/// holds) are: the key of the name cache.
+fn key_of(bytes: &[u8]) -> (usize, usize) {
+    (bytes.as_ptr() as usize, bytes.len())
 }
 
 fn empty_dwarf(endian: gimli::RunTimeEndian) -> gimli::Dwarf<DwarfReader> {
