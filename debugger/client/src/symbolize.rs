@@ -141,9 +141,9 @@ fn answer(
     let mut text = String::new();
     match (query, symbolizer) {
         (Query::Code(address), Some(symbolizer)) => {
-            for frame in symbolizer.symbolize(address) {
-                frame.write_llvm(&mut text).expect("writing to a String");
-            }
+            symbolizer
+                .write_llvm(address, &mut text)
+                .expect("writing to a String");
         }
         (Query::Data(address), Some(symbolizer)) => match symbolizer.data_symbol_for(address) {
             Some((name, start, size)) => text = format!("{name}\n{start} {size}\n"),

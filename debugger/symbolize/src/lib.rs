@@ -72,6 +72,33 @@ impl Frame {
     }
 }
 
+/// A frame's function name as found: borrowed from the image, made for
+/// this answer, or shared with the name cache.
+enum NameText<'a> {
+    Borrowed(&'a str),
+    Owned(String),
+    Shared(Arc<str>),
+}
+
+impl NameText<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            NameText::Borrowed(name) => name,
+            NameText::Owned(name) => name,
+            NameText::Shared(name) => name,
+        }
+    }
+}
+
+/// A [`Frame`] before its texts are copied out.
+#[derive(Default)]
+struct FrameText<'a> {
+    function: Option<NameText<'a>>,
+    file: Option<&'a str>,
+    line: u32,
+    column: u32,
+}
+
 /// Why an ELF could not be used.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Error {
@@ -144,7 +171,7 @@ pub struct Symbolizer<'data> {
     /// image, the sections or a side file, all of which outlive the
     /// symbolizer): hashing or comparing long C++ names costs more than
     /// finding the frames.
-    names: RefCell<BTreeMap<(usize, usize), String>>,
+    names: RefCell<BTreeMap<(usize, usize), Arc<str>>>,
     /// Per unit (offset, dwo id), its line-0 rows, built when first needed.
     line_zero_rows: RefCell<BTreeMap<(u64, Option<u64>), LineZeroRows>>,
 }
@@ -259,19 +286,48 @@ impl<'data> Symbolizer<'data> {
     /// Never empty: an address nothing is known about gives one frame with
     /// every field unknown (`??` / `??:0:0`).
     pub fn symbolize(&self, address: u64) -> Vec<Frame> {
+        self.frames_text(address)
+            .into_iter()
+            .map(|frame| Frame {
+                function: frame
+                    .function
+                    .as_ref()
+                    .map(|name| name.as_str().to_string()),
+                file: frame.file.map(ToString::to_string),
+                line: frame.line,
+                column: frame.column,
+            })
+            .collect()
+    }
+
+    /// Writes the answer for `address` as `llvm-symbolizer` prints it (the
+    /// frames of [`Symbolizer::symbolize`], each `function\nfile:line:column\n`),
+    /// without building [`Frame`]s: the fast path of a batch.
+    pub fn write_llvm(&self, address: u64, out: &mut impl fmt::Write) -> fmt::Result {
+        for frame in self.frames_text(address) {
+            out.write_str(frame.function.as_ref().map_or("??", NameText::as_str))?;
+            out.write_char('\n')?;
+            out.write_str(frame.file.unwrap_or("??"))?;
+            writeln!(out, ":{}:{}", frame.line, frame.column)?;
+        }
+        Ok(())
+    }
+
+    /// The frames at `address`, names and files borrowed where they can be.
+    fn frames_text(&self, address: u64) -> Vec<FrameText<'_>> {
         let symbol = self.symbols.lookup(address);
         let mut frames = self.dwarf_frames(address, symbol.is_none());
         if frames.is_empty() {
-            frames.push(Frame::default());
+            frames.push(FrameText::default());
         }
         // As llvm-symbolizer does: the outermost frame (the function really
         // containing the address) takes its name from the symbol table when
         // a symbol covers the address.
         if let Some(symbol) = symbol {
             let outer = frames.len() - 1;
-            frames[outer].function = Some(self.demangle(symbol.name));
+            frames[outer].function = Some(self.symbol_name(symbol.name));
             if frames[outer].file.is_none() {
-                frames[outer].file = symbol.file.map(ToString::to_string);
+                frames[outer].file = symbol.file;
             }
         }
         frames
@@ -367,7 +423,7 @@ impl<'data> Symbolizer<'data> {
 
     /// `outer_name`: whether the outermost frame's name is wanted (not when
     /// the symbol table names it).
-    fn dwarf_frames(&self, address: u64, outer_name: bool) -> Vec<Frame> {
+    fn dwarf_frames(&self, address: u64, outer_name: bool) -> Vec<FrameText<'_>> {
         // DWARF of functions the linker discarded points at address 0 (the
         // linker's tombstone), over whatever the image has there: only code
         // addresses are looked up. (llvm-symbolizer 14 does look up the
@@ -392,15 +448,15 @@ impl<'data> Symbolizer<'data> {
                 frame.function.as_ref().map(|name| {
                     let bytes = name.name.bytes();
                     if bytes.starts_with(b"_Z") || bytes.starts_with(b"_R") {
-                        self.demangle_at(bytes)
+                        NameText::Shared(self.demangle_at(bytes))
                     } else {
-                        String::from_utf8_lossy(bytes).into_owned()
+                        NameText::Owned(String::from_utf8_lossy(bytes).into_owned())
                     }
                 })
             };
             let (file, line, mut column) = match frame.location {
                 Some(location) => (
-                    location.file.map(ToString::to_string),
+                    location.file,
                     location.line.unwrap_or(0),
                     location.column.unwrap_or(0),
                 ),
@@ -413,7 +469,7 @@ impl<'data> Symbolizer<'data> {
                 column = self.row_column(address).unwrap_or(0);
             }
             innermost = false;
-            frames.push(Frame {
+            frames.push(FrameText {
                 function,
                 file,
                 line,
@@ -426,25 +482,31 @@ impl<'data> Symbolizer<'data> {
 
 impl Symbolizer<'_> {
     /// A symbol-table name as this symbolizer prints names.
-    fn demangle(&self, raw: &'_ str) -> String {
+    fn demangle(&self, raw: &str) -> String {
+        self.symbol_name(raw).as_str().to_string()
+    }
+
+    /// A symbol-table name (of the image, so borrowed for `'data`) as this
+    /// symbolizer prints names.
+    fn symbol_name<'a>(&self, raw: &'a str) -> NameText<'a> {
         if !raw.starts_with("_Z") && !raw.starts_with("_R") {
-            return self.style.demangle(raw).into_owned();
+            return match self.style.demangle(raw) {
+                Cow::Borrowed(name) => NameText::Borrowed(name),
+                Cow::Owned(name) => NameText::Owned(name),
+            };
         }
-        self.demangle_at(raw.as_bytes())
+        NameText::Shared(self.demangle_at(raw.as_bytes()))
     }
 
     /// The mangled name `raw` (bytes of the image, its sections or side
     /// files, whose place keys `names`) as this symbolizer prints names,
     /// from the cache when seen before.
-    fn demangle_at(&self, raw: &[u8]) -> String {
+    fn demangle_at(&self, raw: &[u8]) -> Arc<str> {
         let key = key_of(raw);
         if let Some(name) = self.names.borrow().get(&key) {
             return name.clone();
         }
-        let name = self
-            .style
-            .demangle(&String::from_utf8_lossy(raw))
-            .into_owned();
+        let name: Arc<str> = Arc::from(self.style.demangle(&String::from_utf8_lossy(raw)));
         self.names.borrow_mut().insert(key, name.clone());
         name
     }

@@ -52,9 +52,7 @@ fn ours(elf: &Path, addresses: &[u64]) -> (String, Duration) {
     let symbolizer = Symbolizer::new(&bytes).unwrap();
     let mut out = String::new();
     for &address in addresses {
-        for frame in symbolizer.symbolize(address) {
-            frame.write_llvm(&mut out).unwrap();
-        }
+        symbolizer.write_llvm(address, &mut out).unwrap();
         out.push('\n');
     }
     (out, started.elapsed())

@@ -85,11 +85,16 @@ fn only_known_demangler_deviations(theirs: &str, ours: &str, raw: &[Frame]) -> b
         })
 }
 
+/// Our answer, by both ways of asking (frames, and the batch fast path),
+/// which must agree.
 fn ours(symbolizer: &Symbolizer, address: u64) -> String {
     let mut out = String::new();
     for frame in symbolizer.symbolize(address) {
         frame.write_llvm(&mut out).unwrap();
     }
+    let mut fast = String::new();
+    symbolizer.write_llvm(address, &mut fast).unwrap();
+    assert_eq!(out, fast, "{address:#x}: symbolize and write_llvm");
     out
 }
 
