@@ -70,11 +70,18 @@ fn cpp(name: &str) -> Cow<'_, str> {
         Some(dot) => name.split_at(dot),
         None => (name, ""),
     };
-    let Ok(symbol) = cpp_demangle::Symbol::new(encoding) else {
-        return Cow::Borrowed(name);
-    };
     let options = cpp_demangle::DemangleOptions::new();
-    let Ok(text) = symbol.demangle_with_options(&options) else {
+    let demangled = |encoding: &str| {
+        cpp_demangle::Symbol::new(encoding)
+            .ok()
+            .and_then(|symbol| symbol.demangle_with_options(&options).ok())
+    };
+    let repaired = constructor_template_repaired(encoding);
+    let Some(text) = repaired
+        .as_deref()
+        .and_then(demangled)
+        .or_else(|| demangled(encoding))
+    else {
         return Cow::Borrowed(name);
     };
     let mut out = String::with_capacity(text.len() + suffix.len() + 3);
@@ -97,6 +104,100 @@ fn cpp(name: &str) -> Cow<'_, str> {
         out.push(')');
     }
     Cow::Owned(out)
+}
+
+/// A constructor or destructor that is itself a template (`_ZN…C2I…EE…`)
+/// has no return type in its mangling, but `cpp_demangle` 0.5 reads its
+/// first parameter as one and drops it. Inserting a `void` return type
+/// (`v`, which is never a substitution candidate, so no back-reference
+/// moves) after the name makes it print the parameters LLVM prints. `None`
+/// when `encoding` is not of that shape (as far as a light scan of the
+/// nested name can tell; the caller falls back to the name as it is).
+fn constructor_template_repaired(encoding: &str) -> Option<String> {
+    let bytes = encoding.as_bytes();
+    encoding.strip_prefix("_ZN")?;
+    let mut at = 3;
+    let mut depth = 1usize;
+    // At depth 1: whether the last component is a constructor or
+    // destructor, and whether template arguments follow it.
+    let (mut structor, mut templated) = (false, false);
+    let skip_to = |at: usize, byte: u8| -> Option<usize> {
+        Some(at + bytes[at..].iter().position(|&b| b == byte)? + 1)
+    };
+    while at < bytes.len() {
+        let byte = bytes[at];
+        let next = bytes.get(at + 1).copied().unwrap_or(0);
+        let outer = depth == 1;
+        match byte {
+            b'0'..=b'9' => {
+                let digits = bytes[at..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .count();
+                let length: usize = encoding[at..at + digits].parse().ok()?;
+                at += digits + length;
+                if outer {
+                    structor = false;
+                }
+                continue;
+            }
+            b'S' if next.is_ascii_lowercase() => at += 2,
+            b'S' | b'T' | b'A' => at = skip_to(at, b'_')?,
+            b'L' if next != b'_' => at = skip_to(at, b'E')?,
+            b'C' if (b'1'..=b'5').contains(&next) => {
+                at += 2;
+                if outer {
+                    (structor, templated) = (true, false);
+                }
+                continue;
+            }
+            b'D' if (b'0'..=b'5').contains(&next) => {
+                at += 2;
+                if outer {
+                    (structor, templated) = (true, false);
+                }
+                continue;
+            }
+            b'D' if next == b'T' || next == b't' => {
+                depth += 1;
+                at += 2;
+            }
+            b'D' if next == b'v' => at = skip_to(at, b'_')?,
+            b'D' => at += 2,
+            b'I' => {
+                if outer && structor {
+                    templated = true;
+                }
+                depth += 1;
+                at += 1;
+                continue;
+            }
+            b'N' | b'J' | b'X' | b'F' | b'Z' | b'L' => {
+                depth += 1;
+                at += 1;
+            }
+            b'E' => {
+                depth -= 1;
+                at += 1;
+                if depth == 0 {
+                    if !(structor && templated) {
+                        return None;
+                    }
+                    let mut repaired = String::with_capacity(encoding.len() + 1);
+                    repaired.push_str(&encoding[..at]);
+                    repaired.push('v');
+                    repaired.push_str(&encoding[at..]);
+                    return Some(repaired);
+                }
+                continue;
+            }
+            _ => at += 1,
+        }
+        if outer && depth == 1 {
+            structor = false;
+        }
+    }
+    None
 }
 
 /// Rewrites the spellings where LLVM's demangler and `cpp_demangle` (which
@@ -292,6 +393,11 @@ mod tests {
             "geo::total(std::vector<geo::Shape*, std::allocator<geo::Shape*>> const&) (.isra.0)"
         );
         assert_eq!(llvm.demangle("_ZTVN3geo5ShapeE"), "vtable for geo::Shape");
+        assert_eq!(
+            llvm.demangle("_ZNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEC4IS3_EEPKcRKS3_"),
+            "std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char>>::\
+             basic_string<std::allocator<char>>(char const*, std::allocator<char> const&)"
+        );
         assert_eq!(
             llvm.demangle("_ZZ4mainENKUllE_clEl"),
             "main::'lambda'(long)::operator()(long) const"

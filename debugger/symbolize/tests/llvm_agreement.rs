@@ -58,15 +58,11 @@ fn addresses(elf: &[u8]) -> Vec<u64> {
 
 /// Whether a C++ name is one `cpp_demangle` 0.5 is known to print unlike
 /// LLVM (and wrongly): a function parameter pack expansion (`Dp`: it
-/// applies `&&` to the pack's last element only), an empty template
-/// argument pack (`JE`: a stray `, `), or a constructor that is itself a
-/// template (`C1I` ... `C4I`, gcc's DWARF names the unified constructor
-/// C4: its first parameter is read as a return type).
+/// applies `&&` to the pack's last element only) or an empty template
+/// argument pack (`JE`: a stray `, `). (Constructors that are templates,
+/// which it also gets wrong, are repaired in `demangle.rs`.)
 fn known_demangler_deviation(mangled: &str) -> bool {
-    mangled.starts_with("_Z")
-        && ["Dp", "JE", "C1I", "C2I", "C3I", "C4I"]
-            .iter()
-            .any(|shape| mangled.contains(shape))
+    mangled.starts_with("_Z") && ["Dp", "JE"].iter().any(|shape| mangled.contains(shape))
 }
 
 /// Whether `ours` differs from `theirs` only in function names of frames
