@@ -61,10 +61,11 @@ fn rust(name: &str) -> Cow<'_, str> {
 /// A C++ (Itanium ABI) name, demangled as LLVM's demangler prints it;
 /// the name itself when it does not demangle.
 ///
-/// `cpp_demangle` prints as libiberty does; LLVM differs in two ways,
-/// undone here: no space between adjacent angle brackets (`a<b<c>>`,
-/// `operator<<char>`), and a GCC clone suffix (`.isra.0`, `.cold`, ...)
-/// shown whole as ` (.isra.0)` instead of ` [clone .isra.0]`.
+/// `cpp_demangle` prints as libiberty does; LLVM differs in ways undone
+/// here: no space between adjacent angle brackets (`a<b<c>>`,
+/// `operator<<char>`), a GCC clone suffix (`.isra.0`, `.cold`, ...) shown
+/// whole as ` (.isra.0)` instead of ` [clone .isra.0]`, nothing for an
+/// empty template argument pack, and the spellings of [`llvm_spelling`].
 fn cpp(name: &str) -> Cow<'_, str> {
     let (encoding, suffix) = match name.find('.') {
         Some(dot) => name.split_at(dot),
@@ -96,6 +97,11 @@ fn cpp(name: &str) -> Cow<'_, str> {
         }
         out.push(c);
         previous = c;
+    }
+    // An empty template argument pack comes out of cpp_demangle as a stray
+    // `, ` (`pair<T&&, >`); LLVM prints nothing for it.
+    while let Some(at) = out.find(", >") {
+        out.replace_range(at..at + 2, "");
     }
     let mut out = llvm_spelling(&out);
     if !suffix.is_empty() {

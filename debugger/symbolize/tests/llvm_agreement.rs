@@ -58,9 +58,9 @@ fn addresses(elf: &[u8]) -> Vec<u64> {
 
 /// Whether a C++ name is one `cpp_demangle` 0.5 is known to print unlike
 /// LLVM (and wrongly): a function parameter pack expansion (`Dp`: it
-/// applies `&&` to the pack's last element only) or an empty template
-/// argument pack (`JE`: a stray `, `). (Constructors that are templates,
-/// which it also gets wrong, are repaired in `demangle.rs`.)
+/// applies `&&` to the pack's last element only). (Constructors that are
+/// templates and empty argument packs, which it also gets wrong, are
+/// repaired in `demangle.rs`.)
 fn known_demangler_deviation(mangled: &str) -> bool {
     mangled.starts_with("_Z") && ["Dp", "JE"].iter().any(|shape| mangled.contains(shape))
 }
