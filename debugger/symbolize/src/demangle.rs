@@ -141,7 +141,7 @@ fn constructor_template_repaired(encoding: &str) -> Option<String> {
                     .take_while(|b| b.is_ascii_digit())
                     .count();
                 let length: usize = encoding[at..at + digits].parse().ok()?;
-                at += digits + length;
+                at = at.checked_add(digits)?.checked_add(length)?;
                 if outer {
                     structor = false;
                 }
@@ -411,6 +411,25 @@ mod tests {
         assert_eq!(llvm.demangle("_ZN3foo"), "_ZN3foo");
         assert_eq!(llvm.demangle("_ZN9foo"), "_ZN9foo");
         assert_eq!(llvm.demangle("main"), "main");
+    }
+
+    #[test]
+    fn truncated_and_odd_names_do_not_panic() {
+        let names = [
+            "_ZNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEC4IS3_EEPKcRKS3_",
+            "_ZN3geo5totalERKSt6vectorIPNS_5ShapeESaIS2_EE.isra.0",
+            "_ZZ4mainENKUllE_clEl",
+            "_ZN1AC2IJiiEEEDpOT_",
+            "_ZN99999999999999999999999C2IiEEv",
+            "_RNvNtCsg3SjgaGcPXb_4core9panicking9panic_fmt.llvm.42",
+        ];
+        for name in names {
+            for end in 0..=name.len() {
+                for style in [NameStyle::Llvm, NameStyle::Readable, NameStyle::Raw] {
+                    let _ = style.demangle(&name[..end]);
+                }
+            }
+        }
     }
 
     #[test]
