@@ -151,13 +151,13 @@ impl fmt::Debug for SplitDwarf<'_> {
 /// Symbolizes addresses of one ELF image (borrowed for `'data`).
 pub struct Symbolizer<'data> {
     arch: Arch,
-    context: addr2line::Context<DwarfReader>,
+    context: addr2line::Context<DwarfReader<'data>>,
     /// The same sections, for walks addr2line does not offer (lines → addresses).
-    dwarf: gimli::Dwarf<DwarfReader>,
+    dwarf: gimli::Dwarf<DwarfReader<'data>>,
     /// Why the DWARF could not be read, when it could not (the symbol
     /// table still answers).
     dwarf_problem: Option<String>,
-    package: Option<gimli::DwarfPackage<DwarfReader>>,
+    package: Option<gimli::DwarfPackage<DwarfReader<'data>>>,
     load_dwo: Option<DwoLoader<'data>>,
     symbols: symbols::SymbolTable<'data>,
     /// Executable sections, `(start, end)`, sorted.
@@ -480,7 +480,7 @@ impl<'data> Symbolizer<'data> {
     }
 }
 
-impl Symbolizer<'_> {
+impl<'data> Symbolizer<'data> {
     /// A symbol-table name as this symbolizer prints names.
     fn demangle(&self, raw: &str) -> String {
         self.symbol_name(raw).as_str().to_string()
@@ -514,7 +514,7 @@ impl Symbolizer<'_> {
     /// Runs a lookup to the end, loading the split DWARF it asks for.
     fn resolve<L>(&self, mut lookup: LookupResult<L>) -> L::Output
     where
-        L: addr2line::LookupContinuation<Buf = DwarfReader>,
+        L: addr2line::LookupContinuation<Buf = DwarfReader<'data>>,
     {
         loop {
             match lookup {
@@ -529,8 +529,8 @@ impl Symbolizer<'_> {
     /// The DWARF of one split unit, from the package or its `.dwo` file.
     fn load_split(
         &self,
-        load: &addr2line::SplitDwarfLoad<DwarfReader>,
-    ) -> Option<gimli::Dwarf<DwarfReader>> {
+        load: &addr2line::SplitDwarfLoad<DwarfReader<'data>>,
+    ) -> Option<gimli::Dwarf<DwarfReader<'data>>> {
         if let Some(package) = &self.package
             && let Ok(Some(dwarf)) = package.find_cu(load.dwo_id, &load.parent)
         {
@@ -648,8 +648,10 @@ fn key_of(bytes: &[u8]) -> (usize, usize) {
     (bytes.as_ptr() as usize, bytes.len())
 }
 
-fn empty_dwarf(endian: gimli::RunTimeEndian) -> gimli::Dwarf<DwarfReader> {
-    let empty = |_| -> Result<DwarfReader, ()> { Ok(sections::reader(Vec::new(), endian)) };
+fn empty_dwarf(endian: gimli::RunTimeEndian) -> gimli::Dwarf<DwarfReader<'static>> {
+    let empty = |_| -> Result<DwarfReader<'static>, ()> {
+        Ok(sections::reader(Cow::Borrowed(&[]), endian))
+    };
     match gimli::Dwarf::load(empty) {
         Ok(dwarf) => dwarf,
         Err(()) => unreachable!("loading empty sections cannot fail"),
