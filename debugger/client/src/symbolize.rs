@@ -89,9 +89,9 @@ fn answer(
     let mut text = String::new();
     match (query, symbolizer) {
         (Query::Code(address), Some(symbolizer)) => {
-            for frame in symbolizer.symbolize(address) {
-                frame.write_llvm(&mut text).expect("writing to a String");
-            }
+            symbolizer
+                .write_llvm(address, &mut text)
+                .expect("writing to a String");
         }
         (Query::Data(address), Some(symbolizer)) => match symbolizer.data_symbol_for(address) {
             Some((name, start, size)) => text = format!("{name}\n{start} {size}\n"),
@@ -103,6 +103,18 @@ fn answer(
     writeln!(out, "{text}")
 }
 
+/// Answers one line of standard input (without its `\n`).
+fn answer_line(
+    symbolizer: Option<&Symbolizer>,
+    options: &Options,
+    line: &[u8],
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let line = String::from_utf8_lossy(line);
+    let input = line.strip_suffix('\r').unwrap_or(&line);
+    answer(symbolizer, options, input, out)
+}
+
 /// Runs the command; returns the process exit code.
 pub fn run(
     options: &Options,
@@ -111,12 +123,23 @@ pub fn run(
     err: &mut impl Write,
 ) -> std::io::Result<i32> {
     let path = options.elf.as_deref().unwrap_or_default();
+    // As llvm-symbolizer 19: a file that cannot be read or is no ELF it
+    // handles is an error on stderr and exit status 1, with no answers.
     let bytes = match std::fs::read(path) {
-        Ok(bytes) => Some(bytes),
+        Ok(bytes) => bytes,
         Err(error) => {
-            writeln!(err, "spinel-debug: error reading file {path}: {error}")?;
-            None
+            writeln!(err, "spinel-debug: error: '{path}': {error}")?;
+            return Ok(1);
         }
+    };
+    // Split DWARF, found where llvm-symbolizer finds it: `FILE.dwp`, else
+    // each unit's .dwo by its compilation directory.
+    let package = std::fs::read(format!("{path}.dwp")).ok();
+    let split = spinel_symbolize::SplitDwarf {
+        package: package.as_deref(),
+        load_dwo: Some(Box::new(|comp_dir: Option<&str>, name: &str| {
+            std::fs::read(std::path::Path::new(comp_dir.unwrap_or("")).join(name)).ok()
+        })),
     };
     let style = if !options.demangle {
         NameStyle::Raw
@@ -125,37 +148,76 @@ pub fn run(
     } else {
         NameStyle::Llvm
     };
-    let symbolizer = match bytes.as_deref().map(Symbolizer::new) {
-        Some(Ok(symbolizer)) => Some(symbolizer.with_style(style)),
-        Some(Err(error)) => {
-            writeln!(err, "spinel-debug: {path}: {error}")?;
-            None
+    let symbolizer = match Symbolizer::with_split_dwarf(&bytes, split) {
+        Ok(symbolizer) => symbolizer.with_style(style),
+        Err(error) => {
+            writeln!(err, "spinel-debug: error: '{path}': {error}")?;
+            return Ok(1);
         }
-        None => None,
     };
+    if let Some(problem) = symbolizer.dwarf_problem() {
+        writeln!(err, "spinel-debug: warning: '{path}': {problem}")?;
+    }
+    let symbolizer = Some(&symbolizer);
+    // Answers are buffered and flushed whenever the input read so far is
+    // answered (before waiting for more): one write per chunk of input, not
+    // per line, and still an answer for every line a pipe has sent.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
     if options.inputs.is_empty() {
-        let mut line = String::new();
+        let mut pending: Vec<u8> = Vec::new();
         loop {
-            line.clear();
-            if stdin.read_line(&mut line)? == 0 {
+            let chunk = stdin.fill_buf()?;
+            let read = chunk.len();
+            let end = read == 0;
+            pending.extend_from_slice(chunk);
+            stdin.consume(read);
+            let mut start = 0;
+            while let Some(length) = pending[start..].iter().position(|&b| b == b'\n') {
+                answer_line(
+                    symbolizer,
+                    options,
+                    &pending[start..start + length],
+                    &mut out,
+                )?;
+                start += length + 1;
+            }
+            pending.drain(..start);
+            if end {
+                if !pending.is_empty() {
+                    answer_line(symbolizer, options, &pending, &mut out)?;
+                }
                 break;
             }
-            let input = line.strip_suffix('\n').unwrap_or(&line);
-            let input = input.strip_suffix('\r').unwrap_or(input);
-            answer(symbolizer.as_ref(), options, input, out)?;
             out.flush()?;
         }
     } else {
         for input in &options.inputs {
-            answer(symbolizer.as_ref(), options, input, out)?;
+            answer(symbolizer, options, input, &mut out)?;
         }
     }
+    out.flush()?;
     Ok(0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreadable_file_is_an_error_and_exit_status_1() {
+        for path in ["/nonexistent/elf", "/proc/self/cmdline"] {
+            let options = parse_args(&["--elf".into(), path.into(), "0x10".into()]).unwrap();
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let code = run(&options, &mut &b""[..], &mut out, &mut err).unwrap();
+            assert_eq!(code, 1, "{path}");
+            assert!(out.is_empty(), "{path}: no answers");
+            let err = String::from_utf8(err).unwrap();
+            assert!(
+                err.starts_with(&format!("spinel-debug: error: '{path}': ")),
+                "{err}"
+            );
+        }
+    }
 
     #[test]
     fn addresses_parse_like_llvm() {

@@ -127,9 +127,16 @@ fn command_line_addresses_match_llvm_symbolizer() {
 }
 
 #[test]
-fn a_missing_file_answers_unknown_like_llvm_symbolizer() {
-    if !llvm() {
-        return;
+fn a_missing_file_is_an_error_like_llvm_symbolizer_19() {
+    // llvm-symbolizer 19 (unlike 14) answers nothing and exits 1.
+    let args: Vec<String> = ["symbolize", "--elf", "/nonexistent/elf", "0x10", "zz"]
+        .map(String::from)
+        .to_vec();
+    let (ours, code) = run(env!("CARGO_BIN_EXE_spinel-debug"), &args, "");
+    assert!(ours.is_empty());
+    assert_eq!(code, 1);
+    if common::have("llvm-symbolizer-19") {
+        let llvm_args = ["--obj=/nonexistent/elf", "0x10", "zz"].map(String::from);
+        assert_eq!(run("llvm-symbolizer-19", &llvm_args, ""), (ours, code));
     }
-    same_output(Path::new("/nonexistent/elf"), &[], &["0x10", "zz"], "");
 }

@@ -5,7 +5,7 @@
 //! the address, and uses the table alone where there is no DWARF. Its rules,
 //! kept here so that answers agree:
 //!
-//! - symbols of `.symtab` that are defined in a section, of type `NOTYPE`,
+//! - symbols of `.symtab` that are defined in an allocated section, of type `NOTYPE`,
 //!   `FUNC`, `OBJECT` or `GNU_IFUNC`, except section and file symbols and the
 //!   aarch64 mapping symbols (`$x`, `$d`);
 //! - a local symbol's file is the `STT_FILE` symbol before it, shown when
@@ -17,7 +17,7 @@
 use alloc::vec::Vec;
 use object::elf;
 use object::read::elf::{ElfFile64, Sym};
-use object::{Object, ObjectSymbol};
+use object::{Object, ObjectSection, ObjectSymbol};
 
 /// One entry of the table.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -58,7 +58,20 @@ impl<'data> SymbolTable<'data> {
             {
                 continue;
             }
-            if symbol.section_index().is_none() {
+            // Only symbols of sections loaded into memory: gcc's LTO leaves
+            // hidden `file.c.1234abcd` symbols in its non-allocated
+            // `.gnu.lto_*` / debug sections, at addresses that mean nothing.
+            let Some(section) = symbol
+                .section_index()
+                .and_then(|index| file.section_by_index(index).ok())
+            else {
+                continue;
+            };
+            let allocated = match section.flags() {
+                object::SectionFlags::Elf { sh_flags, .. } => sh_flags.0 & elf::SHF_ALLOC.0 != 0,
+                _ => true,
+            };
+            if !allocated {
                 continue;
             }
             let Ok(name) = symbol.name() else { continue };

@@ -231,6 +231,12 @@ impl<'data> CfiTables<'data> {
             Some(FdeIndex::new(eh, bases))
         });
         let debug_frame = file.section_by_name(".debug_frame").and_then(|section| {
+            // A compressed .debug_frame is not used (the index borrows the
+            // image); .eh_frame and frame pointers still unwind.
+            let compressed = section.compressed_data().ok()?;
+            if compressed.format != object::CompressionFormat::None {
+                return None;
+            }
             let data = section.data().ok()?;
             let mut debug = DebugFrame::new(data, endian);
             debug.set_address_size(8);

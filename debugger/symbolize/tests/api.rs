@@ -7,7 +7,7 @@ use spinel_symbolize::{Error, NameStyle, Symbolizer};
 
 #[test]
 fn readable_names_and_inline_chains() {
-    let path = common::build_rust("x86_64", 2);
+    let path = common::build_rust("x86_64", 2, &[]);
     let elf = std::fs::read(&path).unwrap();
     let symbolizer = Symbolizer::new(&elf)
         .unwrap()
@@ -55,7 +55,7 @@ fn readable_names_and_inline_chains() {
 
 #[test]
 fn unknown_addresses_give_one_unknown_frame() {
-    let path = common::build_rust("aarch64", 0);
+    let path = common::build_rust("aarch64", 0, &[]);
     let elf = std::fs::read(&path).unwrap();
     let symbolizer = Symbolizer::new(&elf).unwrap();
     assert_eq!(symbolizer.arch(), spinel_symbolize::Arch::Aarch64);
@@ -74,7 +74,7 @@ fn bad_input_is_an_error_not_a_panic() {
         Err(Error::NotElf(_))
     ));
     assert!(matches!(Symbolizer::new(&[]), Err(Error::NotElf(_))));
-    let path = common::build_rust("x86_64", 0);
+    let path = common::build_rust("x86_64", 0, &[]);
     let elf = std::fs::read(&path).unwrap();
     // Truncated images and flipped bytes: errors or answers, never panics.
     for cut in [64, 1000, elf.len() / 2] {
@@ -107,7 +107,7 @@ fn lines_map_back_to_addresses() {
         .unwrap() as u32
         + 1;
     for arch in ["x86_64", "aarch64"] {
-        let path = common::build_rust(arch, 0);
+        let path = common::build_rust(arch, 0, &[]);
         let elf = std::fs::read(&path).unwrap();
         let symbolizer = Symbolizer::new(&elf)
             .unwrap()

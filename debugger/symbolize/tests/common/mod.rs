@@ -51,14 +51,22 @@ fn run(command: &mut Command) {
     );
 }
 
-/// Builds `shapes.rs` for `arch` (x86_64 / aarch64) at `opt` (0..=3).
-pub fn build_rust(arch: &str, opt: u32) -> PathBuf {
-    let out = out_dir().join(format!("shapes-rs-{arch}-O{opt}"));
+/// Builds `shapes.rs` for `arch` (x86_64 / aarch64) at `opt` (0..=3),
+/// with `extra` rustc flags.
+pub fn build_rust(arch: &str, opt: u32, extra: &[&str]) -> PathBuf {
+    let flavour: String = extra
+        .iter()
+        .filter(|flag| !flag.starts_with('-'))
+        .map(|flag| flag.replace(['=', ',', '-'], "_"))
+        .collect::<Vec<_>>()
+        .join("-");
+    let out = out_dir().join(format!("shapes-rs-{arch}-O{opt}-{flavour}"));
     build_once(&out, || {
         run(Command::new("rustc")
             .args(["--edition", "2024", "--crate-type", "bin", "-g"])
             .args(["--target", &format!("{arch}-unknown-none")])
             .args(["-C", &format!("opt-level={opt}"), "-C", "panic=abort"])
+            .args(extra)
             .arg("-o")
             .arg(&out)
             .arg(fixtures().join("shapes.rs")))
@@ -66,34 +74,99 @@ pub fn build_rust(arch: &str, opt: u32) -> PathBuf {
     out
 }
 
-/// The C compiler for `arch`, if installed.
-pub fn c_compiler(arch: &str) -> Option<&'static str> {
-    let compiler = match arch {
-        "x86_64" if cfg!(target_arch = "x86_64") => "gcc",
-        "x86_64" => "x86_64-linux-gnu-gcc",
-        "aarch64" if cfg!(target_arch = "aarch64") => "gcc",
-        _ => "aarch64-linux-gnu-gcc",
+/// The C (or, for `c++`, C++) compiler for `arch`, if installed.
+pub fn compiler(arch: &str, language: &str) -> Option<&'static str> {
+    let native = cfg!(target_arch = "x86_64") && arch == "x86_64"
+        || cfg!(target_arch = "aarch64") && arch == "aarch64";
+    let compiler = match (native, arch, language) {
+        (true, _, "c") => "gcc",
+        (true, _, _) => "g++",
+        (false, "x86_64", "c") => "x86_64-linux-gnu-gcc",
+        (false, "x86_64", _) => "x86_64-linux-gnu-g++",
+        (false, _, "c") => "aarch64-linux-gnu-gcc",
+        (false, _, _) => "aarch64-linux-gnu-g++",
     };
     have(compiler).then_some(compiler)
 }
 
+/// The C compiler for `arch`, if installed.
+pub fn c_compiler(arch: &str) -> Option<&'static str> {
+    compiler(arch, "c")
+}
+
 /// Builds a C fixture with `extra` flags; `None` when no compiler for `arch`.
 pub fn build_c(source: &str, arch: &str, opt: u32, extra: &[&str]) -> Option<PathBuf> {
-    let compiler = c_compiler(arch)?;
-    let stem = source.trim_end_matches(".c");
-    let flavour: String = extra
+    build_native(source, arch, opt, extra, Split::None)
+}
+
+/// Whether and how a native fixture's DWARF is split off (`-gsplit-dwarf`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Split {
+    None,
+    /// `.dwo` files beside the executable.
+    Dwo,
+    /// The `.dwo` files packed by `llvm-dwp-19` into `FILE.dwp`, and removed.
+    Dwp,
+}
+
+/// Builds a C or C++ (`.cc`) fixture for `arch` at `-O{opt}` with `extra`
+/// flags, each kind in a directory of its own (split DWARF leaves side
+/// files there); `None` when the compiler (or for `Split::Dwp`,
+/// `llvm-dwp-19`) is missing.
+pub fn build_native(
+    source: &str,
+    arch: &str,
+    opt: u32,
+    extra: &[&str],
+    split: Split,
+) -> Option<PathBuf> {
+    let (stem, language) = match source.rsplit_once('.') {
+        Some((stem, "cc")) => (stem, "c++"),
+        Some((stem, _)) => (stem, "c"),
+        None => (source, "c"),
+    };
+    let compiler = compiler(arch, language)?;
+    if split == Split::Dwp && !have("llvm-dwp-19") {
+        return None;
+    }
+    let mut flavour: String = extra
         .iter()
-        .map(|flag| flag.trim_start_matches('-'))
-        .collect::<Vec<_>>()
-        .join("-");
-    let out = out_dir().join(format!("{stem}-c-{arch}-O{opt}-{flavour}"));
+        .map(|flag| flag.trim_start_matches('-').replace(['=', ','], "_"))
+        .fold(String::new(), |all, flag| all + "-" + &flag);
+    match split {
+        Split::None => {}
+        Split::Dwo => flavour.push_str("-dwo"),
+        Split::Dwp => flavour.push_str("-dwp"),
+    }
+    let suffix = if language == "c" { "c" } else { "cc" };
+    let name = format!("{stem}-{suffix}-{arch}-O{opt}{flavour}");
+    let dir = out_dir().join("native").join(&name);
+    let out = dir.join(&name);
     build_once(&out, || {
-        run(Command::new(compiler)
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut command = Command::new(compiler);
+        command
+            .current_dir(&dir)
             .args(["-g", &format!("-O{opt}")])
-            .args(extra)
-            .arg("-o")
-            .arg(&out)
-            .arg(fixtures().join(source)))
+            .args(extra);
+        if split != Split::None {
+            command.arg("-gsplit-dwarf");
+        }
+        run(command.arg("-o").arg(&name).arg(fixtures().join(source)));
+        if split == Split::Dwp {
+            run(Command::new("llvm-dwp-19").current_dir(&dir).args([
+                "-e",
+                &name,
+                "-o",
+                &format!("{name}.dwp"),
+            ]));
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "dwo") {
+                    std::fs::remove_file(path).unwrap();
+                }
+            }
+        }
     });
     Some(out)
 }
@@ -101,7 +174,7 @@ pub fn build_c(source: &str, arch: &str, opt: u32, extra: &[&str]) -> Option<Pat
 /// llvm-symbolizer's answer for each address: its output block (the lines
 /// up to the blank line).
 pub fn llvm_symbolize(elf: &Path, addresses: &[u64]) -> Vec<String> {
-    let mut child = Command::new("llvm-symbolizer")
+    let mut child = Command::new(LLVM_SYMBOLIZER)
         .arg(format!("--obj={}", elf.display()))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -126,3 +199,6 @@ pub fn llvm_symbolize(elf: &Path, addresses: &[u64]) -> Vec<String> {
     );
     blocks
 }
+
+/// The llvm-symbolizer the answers must agree with (Debian package `llvm-19`).
+pub const LLVM_SYMBOLIZER: &str = "llvm-symbolizer-19";
