@@ -135,39 +135,30 @@ impl UserValue for HandleValue {
     }
 }
 
-impl UserValue for PortPacket {
-    const SIZE: usize = PortPacket::SIZE;
-    type Bytes = [u8; PortPacket::SIZE];
-    #[inline(always)]
-    fn zeroed() -> Self::Bytes {
-        [0; PortPacket::SIZE]
-    }
-    #[inline(always)]
-    fn from_bytes(bytes: &Self::Bytes) -> Self {
-        PortPacket::from_bytes(bytes)
-    }
-    #[inline(always)]
-    fn to_bytes(&self) -> Self::Bytes {
-        PortPacket::to_bytes(self)
-    }
+/// The ABI's fixed layouts, which convert themselves to and from their
+/// little-endian bytes (`SIZE`, `from_bytes`, `to_bytes`).
+macro_rules! layout_user_value {
+    ($($layout:ty),*) => {$(
+        impl UserValue for $layout {
+            const SIZE: usize = <$layout>::SIZE;
+            type Bytes = [u8; <$layout>::SIZE];
+            #[inline(always)]
+            fn zeroed() -> Self::Bytes {
+                [0; <$layout>::SIZE]
+            }
+            #[inline(always)]
+            fn from_bytes(bytes: &Self::Bytes) -> Self {
+                <$layout>::from_bytes(bytes)
+            }
+            #[inline(always)]
+            fn to_bytes(&self) -> Self::Bytes {
+                <$layout>::to_bytes(self)
+            }
+        }
+    )*};
 }
 
-impl UserValue for PolicyBasic {
-    const SIZE: usize = PolicyBasic::SIZE;
-    type Bytes = [u8; PolicyBasic::SIZE];
-    #[inline(always)]
-    fn zeroed() -> Self::Bytes {
-        [0; PolicyBasic::SIZE]
-    }
-    #[inline(always)]
-    fn from_bytes(bytes: &Self::Bytes) -> Self {
-        PolicyBasic::from_bytes(bytes)
-    }
-    #[inline(always)]
-    fn to_bytes(&self) -> Self::Bytes {
-        PolicyBasic::to_bytes(self)
-    }
-}
+layout_user_value!(PortPacket, PolicyBasic);
 
 /// The calling process's memory: the only way to the bytes behind user
 /// pointers. `None` when the process has no address space yet.

@@ -9,8 +9,9 @@
 //! larger request is a short read or write, reported in `actual`).
 
 use super::{Caller, OK, args, buffer, with_buffer};
-use crate::user::{Memories, UserMemory};
+use crate::user::{Memories, UserInPtr, UserMemory};
 use crate::{KernelState, Outcome};
+use alloc::vec::Vec;
 use spinel_abi::Status;
 use spinel_abi::object::MAX_NAME_LEN;
 use spinel_hal_api::AddressSpace;
@@ -23,12 +24,24 @@ const MAX_MEMORY_BYTES: usize = 64 * 1024;
 /// Largest policy array.
 const MAX_POLICIES: usize = 32;
 
-/// The part of a name the kernel keeps.
-fn kept_name(name: &[u8]) -> &[u8] {
-    &name[..name.len().min(MAX_NAME_LEN - 1)]
-}
-
 impl<A: AddressSpace> KernelState<A> {
+    /// A task's name argument: a length the caller could mean is at most
+    /// eight times the name buffer (INVALID_ARGS beyond), read through the
+    /// caller's memory, and cut to the part the kernel keeps.
+    fn read_name(
+        &self,
+        caller: Caller,
+        name: UserInPtr<u8>,
+        size: usize,
+    ) -> Result<Vec<u8>, Status> {
+        if size >= MAX_NAME_LEN * 8 {
+            return Err(Status::INVALID_ARGS);
+        }
+        let mut name = name.slice(size).read_to_vec(self.user(caller))?;
+        name.truncate(MAX_NAME_LEN - 1);
+        Ok(name)
+    }
+
     pub(super) fn job_create(
         &mut self,
         caller: Caller,
@@ -66,21 +79,12 @@ impl<A: AddressSpace> KernelState<A> {
         caller: Caller,
         args: args::ProcessCreate,
     ) -> Result<Outcome, Status> {
-        if args.name_size >= MAX_NAME_LEN * 8 {
-            return Err(Status::INVALID_ARGS);
-        }
-        let name = args
-            .name
-            .slice(args.name_size)
-            .read_to_vec(self.user(caller))?;
+        let name = self.read_name(caller, args.name, args.name_size)?;
         args.process_out.check(self.user(caller))?;
         args.vmar_out.check(self.user(caller))?;
-        let (process, vmar) = self.objects.sys_process_create(
-            caller.thread,
-            args.job,
-            kept_name(&name),
-            args.options,
-        )?;
+        let (process, vmar) =
+            self.objects
+                .sys_process_create(caller.thread, args.job, &name, args.options)?;
         args.process_out.write(self.user(caller), process)?;
         args.vmar_out.write(self.user(caller), vmar)?;
         OK
@@ -118,16 +122,10 @@ impl<A: AddressSpace> KernelState<A> {
         caller: Caller,
         args: args::ThreadCreate,
     ) -> Result<Outcome, Status> {
-        if args.name_size >= MAX_NAME_LEN * 8 {
-            return Err(Status::INVALID_ARGS);
-        }
-        let name = args
-            .name
-            .slice(args.name_size)
-            .read_to_vec(self.user(caller))?;
+        let name = self.read_name(caller, args.name, args.name_size)?;
         self.new_handle(caller, args.out, |s| {
             s.objects
-                .sys_thread_create(caller.thread, args.process, kept_name(&name), args.options)
+                .sys_thread_create(caller.thread, args.process, &name, args.options)
         })
     }
 
