@@ -13,7 +13,7 @@ pub fn workspace_root() -> PathBuf {
         .expect("the workspace root exists")
 }
 
-fn cargo() -> Command {
+pub fn cargo() -> Command {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command.current_dir(workspace_root());
     command
@@ -55,7 +55,7 @@ pub fn user_programs() -> Result<Vec<String>, String> {
 }
 
 /// Cargo's target directory (`CARGO_TARGET_DIR` when set).
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => workspace_root().join(dir),
         _ => workspace_root().join("target"),
@@ -67,13 +67,12 @@ fn profile_dir(arch: Arch, release: bool) -> PathBuf {
     target_dir().join(arch.target()).join(profile)
 }
 
-/// Build the user programs for `arch` and pack them into a boot image;
-/// returns the image's path.
-pub fn build_boot_image(arch: Arch, release: bool) -> Result<PathBuf, String> {
-    let programs = user_programs()?;
+/// Build the workspace's user programs `programs` for `arch`; returns the
+/// directory their binaries are in.
+pub fn build_programs(arch: Arch, release: bool, programs: &[String]) -> Result<PathBuf, String> {
     let mut command = cargo();
     command.args(["build", "--target", arch.target()]);
-    for program in &programs {
+    for program in programs {
         command.args(["--package", program]);
     }
     if release {
@@ -85,27 +84,42 @@ pub fn build_boot_image(arch: Arch, release: bool) -> Result<PathBuf, String> {
     if !status.success() {
         return Err(format!("building the {} user programs failed", arch.name()));
     }
-    let dir = profile_dir(arch, release);
+    Ok(profile_dir(arch, release))
+}
+
+/// Pack `files` (name, bytes) into a boot image at `path`, rewriting it
+/// only when its contents change (so the kernel is not rebuilt for nothing).
+pub fn pack_image(files: &[(String, Vec<u8>)], path: &Path) -> Result<(), String> {
+    let borrowed: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    let image = spinel_bootfs::pack(&borrowed)?;
+    if std::fs::read(path).ok().as_deref() != Some(image.as_slice()) {
+        std::fs::write(path, &image).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Build the user programs for `arch` and pack them into a boot image;
+/// returns the image's path.
+pub fn build_boot_image(arch: Arch, release: bool) -> Result<PathBuf, String> {
+    let programs = user_programs()?;
+    let dir = build_programs(arch, release, &programs)?;
     let mut files = Vec::new();
     for program in &programs {
         let path = dir.join(program);
         let bytes = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-        files.push((program.as_str(), bytes));
+        files.push((program.clone(), bytes));
     }
     // A file that is not a program, so tests can check that starting it is
     // a clear error.
     files.push((
-        "not-a-program",
+        "not-a-program".into(),
         b"this file is not an ELF executable\n".to_vec(),
     ));
-    let borrowed: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
-    let image = spinel_bootfs::pack(&borrowed)?;
     let path = dir.join("boot.img");
-    // Rewrite only when the contents change, so the kernel is not rebuilt
-    // for nothing.
-    if std::fs::read(&path).ok().as_deref() != Some(image.as_slice()) {
-        std::fs::write(&path, &image).map_err(|e| format!("writing {}: {e}", path.display()))?;
-    }
+    pack_image(&files, &path)?;
     Ok(path)
 }
 
@@ -113,6 +127,12 @@ pub fn build_boot_image(arch: Arch, release: bool) -> Result<PathBuf, String> {
 /// for `arch`; returns the kernel ELF's path.
 pub fn build_kernel(arch: Arch, release: bool) -> Result<PathBuf, String> {
     let image = build_boot_image(arch, release)?;
+    build_kernel_with(arch, release, &image)
+}
+
+/// Build the kernel for `arch` embedding the boot image at `image`; returns
+/// the kernel ELF's path (the same for every image: copy it to keep it).
+pub fn build_kernel_with(arch: Arch, release: bool, image: &Path) -> Result<PathBuf, String> {
     let mut command = cargo();
     command.args([
         "build",
@@ -121,7 +141,7 @@ pub fn build_kernel(arch: Arch, release: bool) -> Result<PathBuf, String> {
         "--target",
         arch.target(),
     ]);
-    command.env("SPINEL_BOOT_IMAGE", &image);
+    command.env("SPINEL_BOOT_IMAGE", image);
     if release {
         command.arg("--release");
     }

@@ -17,11 +17,15 @@
 
 mod bench;
 mod cargo;
+mod check;
 mod cli;
+mod console;
 mod debugger;
+mod new;
 mod profile;
 mod provision;
 mod qemu;
+mod results;
 
 use std::process::ExitCode;
 
@@ -66,6 +70,13 @@ pub struct Options {
     pub gdb_port: u16,
     pub launch_gdb: bool,
     pub extra: Vec<String>,
+    /// `new` / `check`: the program crate's directory.
+    pub path: Option<std::path::PathBuf>,
+    /// Where the JUnit XML and JSON results go.
+    pub junit: Option<std::path::PathBuf>,
+    pub json: Option<std::path::PathBuf>,
+    /// `check --repeat`: boots per architecture.
+    pub repeat: u32,
 }
 
 impl Default for Options {
@@ -82,6 +93,10 @@ impl Default for Options {
             gdb_port: cli::DEFAULT_GDB_PORT,
             launch_gdb: false,
             extra: Vec::new(),
+            path: None,
+            junit: None,
+            json: None,
+            repeat: 1,
         }
     }
 }
@@ -99,6 +114,11 @@ fn main() -> ExitCode {
         cli::Command::Bench => bench::run(&options),
         cli::Command::Profile => profile::run(&options),
         cli::Command::Setup => provision::setup(&options.arches),
+        cli::Command::New => match &options.path {
+            Some(path) => new::run(path),
+            None => Err("new needs a path".into()),
+        },
+        cli::Command::Check => check::run(&options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
