@@ -1,6 +1,7 @@
 //! Running cargo for the targets, the host tests and the lints.
 
 use crate::Arch;
+use crate::results::{Case, Status, Suite};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -198,8 +199,9 @@ fn run_echoing(mut command: Command) -> Result<(bool, String), String> {
     Ok((status.success(), text))
 }
 
-/// `cargo test` over the host crates; returns (passed, failed).
-pub fn host_tests() -> Result<(usize, usize), String> {
+/// `cargo test` over the host crates: a suite per test binary (arch
+/// `host`, program the crate's binary, `(doc)` for doc tests).
+pub fn host_tests() -> Result<Vec<Suite>, String> {
     println!("\n== host: cargo test");
     let mut command = cargo();
     command.args(["test", "--workspace"]);
@@ -207,26 +209,88 @@ pub fn host_tests() -> Result<(usize, usize), String> {
         command.args(["--exclude", &package]);
     }
     let (ok, output) = run_echoing(command)?;
-    let (mut passed, mut failed) = (0, 0);
+    let mut suites = parse_host_tests(&output);
+    if !ok && suites.iter().all(|s| s.failed() == 0) {
+        // The build itself failed.
+        suites.push(Suite {
+            arch: "host".into(),
+            program: "cargo test".into(),
+            cases: vec![Case::failed(
+                "build",
+                "cargo test failed (its output above)",
+                "",
+            )],
+            ..Suite::default()
+        });
+    }
+    Ok(suites)
+}
+
+/// `cargo test`'s output as suites: `Running ... (target/debug/deps/NAME-HASH)`
+/// or `Doc-tests NAME` open a suite; `test PATH ... ok|FAILED` are cases.
+fn parse_host_tests(output: &str) -> Vec<Suite> {
+    let mut suites: Vec<Suite> = Vec::new();
     for line in output.lines() {
-        // "test result: ok. 12 passed; 0 failed; 0 ignored; ..."
-        if let Some(rest) = line.strip_prefix("test result: ") {
-            for part in rest.split(['.', ';']) {
-                let mut words = part.split_whitespace();
-                if let (Some(number), Some(word)) = (words.next(), words.next()) {
-                    match (number.parse::<usize>(), word) {
-                        (Ok(n), "passed") => passed += n,
-                        (Ok(n), "failed") => failed += n,
-                        _ => {}
-                    }
-                }
+        let trimmed = line.trim();
+        let opened = if let Some(rest) = trimmed.strip_prefix("Running ") {
+            let binary = rest.rsplit(['/', '\\']).next().unwrap_or(rest);
+            let binary = binary.trim_end_matches(')');
+            Some(
+                binary
+                    .rsplit_once('-')
+                    .map_or(binary, |(name, _)| name)
+                    .to_string(),
+            )
+        } else {
+            trimmed
+                .strip_prefix("Doc-tests ")
+                .map(|name| format!("{name} (doc)"))
+        };
+        if let Some(program) = opened {
+            suites.push(Suite {
+                arch: "host".into(),
+                program,
+                ..Suite::default()
+            });
+            continue;
+        }
+        let Some((name, verdict)) = line
+            .strip_prefix("test ")
+            .and_then(|l| l.split_once(" ... "))
+        else {
+            continue;
+        };
+        let Some(suite) = suites.last_mut() else {
+            continue;
+        };
+        match verdict.trim() {
+            "ok" => suite.cases.push(Case::passed(name)),
+            "ignored" => {}
+            _ => {
+                let tail = failure_output(output, name);
+                suite
+                    .cases
+                    .push(Case::failed(name, "FAILED (cargo test)", &tail));
             }
         }
     }
-    if !ok && failed == 0 {
-        failed = 1; // The build itself failed.
+    suites.retain(|s| !s.cases.is_empty());
+    suites
+}
+
+/// The `---- NAME stdout ----` block cargo test prints for a failed test.
+fn failure_output(output: &str, name: &str) -> String {
+    let header = format!("---- {name} stdout ----");
+    let mut lines = output.lines().skip_while(|l| l.trim() != header).skip(1);
+    let mut text = String::new();
+    for line in lines.by_ref().take(40) {
+        if line.starts_with("---- ") || line.trim() == "failures:" {
+            break;
+        }
+        text.push_str(line);
+        text.push('\n');
     }
-    Ok((passed, failed))
+    text
 }
 
 /// Packages that only build for the bare-metal targets: the kernel, the
@@ -245,10 +309,10 @@ pub fn hal_package(arch: Arch) -> &'static str {
     }
 }
 
-/// `cargo fmt --check` and clippy (host crates, then each target's crates),
-/// each counted as one check; returns (passed, failed).
-pub fn lint(arches: &[Arch]) -> Result<(usize, usize), String> {
-    println!("\n== lint: rustfmt and clippy");
+/// `cargo fmt --check`, clippy (host crates, then each target's crates)
+/// and the CI workflow's lint, each one case of the suite `host/lint`.
+pub fn lint(arches: &[Arch]) -> Result<Suite, String> {
+    println!("\n== lint: rustfmt, clippy and the CI workflow");
     let target_only = target_only_packages()?;
     let mut checks: Vec<(String, Command)> = Vec::new();
     let mut fmt = cargo();
@@ -277,15 +341,53 @@ pub fn lint(arches: &[Arch]) -> Result<(usize, usize), String> {
         target.args(["--", "-D", "warnings"]);
         checks.push((format!("clippy {}", arch.name()), target));
     }
-    let (mut passed, mut failed) = (0, 0);
+    let mut suite = Suite {
+        arch: "host".into(),
+        program: "lint".into(),
+        ..Suite::default()
+    };
     for (name, mut command) in checks {
         let ok = command.status().map(|s| s.success()).unwrap_or(false);
         println!("lint {name} ... {}", if ok { "ok" } else { "FAILED" });
-        if ok {
-            passed += 1;
+        suite.cases.push(if ok {
+            Case::passed(&name)
         } else {
-            failed += 1;
-        }
+            Case::failed(&name, "failed (its output above)", "")
+        });
     }
-    Ok((passed, failed))
+    if let Some(case) = lint_workflow() {
+        suite.cases.push(case);
+    }
+    Ok(suite)
+}
+
+/// `.github/workflows/ci.yml` against the GitHub Actions workflow schema
+/// (check-jsonschema's copy); `None` (SKIPPED) without the Python tools.
+fn lint_workflow() -> Option<Case> {
+    let name = "workflow ci.yml";
+    let bin = match crate::provision::python_tools() {
+        Ok(bin) => bin,
+        Err(why) => {
+            println!("lint {name} ... SKIPPED: {why}");
+            return None;
+        }
+    };
+    let workflow = workspace_root().join(".github/workflows/ci.yml");
+    let output = Command::new(bin.join("check-jsonschema"))
+        .args(["--builtin-schema", "vendor.github-workflows"])
+        .arg(&workflow)
+        .output();
+    let case = match output {
+        Ok(out) if out.status.success() => Case::passed(name),
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            println!("{text}");
+            Case::failed(name, "the workflow does not match GitHub's schema", &text)
+        }
+        Err(e) => Case::failed(name, &format!("cannot run check-jsonschema: {e}"), ""),
+    };
+    let ok = case.status == Status::Passed;
+    println!("lint {name} ... {}", if ok { "ok" } else { "FAILED" });
+    Some(case)
 }

@@ -195,38 +195,38 @@ init: guest clock 123456
         assert_eq!(run.exit_status, Some(-1028));
         assert_eq!(run.guest_clock, Some(123456));
         assert_eq!(run.output.len(), 4);
-        let cases = cases(&run, "fixture", Ending::PoweredOff);
+        let found = cases(&run, "fixture", Ending::PoweredOff);
         assert_eq!(
-            statuses(&cases),
+            statuses(&found),
             [
                 ("passes", "ok"),
                 ("fails_assertion", "FAILED"),
                 ("crashes", "FAILED")
             ]
         );
-        let Status::Failed(reason) = &cases[2].status else {
+        let Status::Failed(reason) = &found[2].status else {
             unreachable!()
         };
         assert!(reason.contains("killed"), "{reason}");
-        assert!(cases[1].console_tail.contains("2 != 3"));
+        assert!(found[1].console_tail.contains("2 != 3"));
     }
 
     #[test]
     fn a_program_without_tests_is_one_case() {
         let console = "init: run-program p started\nhi\ninit: run-program p exited with 3\n";
-        let cases = cases(&parse(console, "p"), "p", Ending::PoweredOff);
-        assert_eq!(statuses(&cases), [("p", "FAILED")]);
+        let found = cases(&parse(console, "p"), "p", Ending::PoweredOff);
+        assert_eq!(statuses(&found), [("p", "FAILED")]);
         let console = "init: run-program p started\nhi\ninit: run-program p exited with 0\n";
-        let cases = cases(&parse(console, "p"), "p", Ending::PoweredOff);
-        assert_eq!(statuses(&cases), [("p", "ok")]);
+        let found = cases(&parse(console, "p"), "p", Ending::PoweredOff);
+        assert_eq!(statuses(&found), [("p", "ok")]);
     }
 
     #[test]
     fn a_hang_fails_the_running_test_and_skips_the_rest() {
         let console = "init: run-program p started\nrunning 3 tests: a, b, c\ntest a ... ok\n";
-        let cases = cases(&parse(console, "p"), "p", Ending::Hung(5));
+        let found = cases(&parse(console, "p"), "p", Ending::Hung(5));
         assert_eq!(
-            statuses(&cases),
+            statuses(&found),
             [("a", "ok"), ("b", "FAILED"), ("c", "skipped")]
         );
     }
@@ -235,7 +235,7 @@ init: guest clock 123456
     fn passing_tests_and_a_bad_exit_status_fail() {
         let console =
             "init: run-program p started\ntest a ... ok\ninit: run-program p exited with 2\n";
-        let cases = cases(&parse(console, "p"), "p", Ending::PoweredOff);
-        assert_eq!(statuses(&cases), [("a", "ok"), ("p", "FAILED")]);
+        let found = cases(&parse(console, "p"), "p", Ending::PoweredOff);
+        assert_eq!(statuses(&found), [("a", "ok"), ("p", "FAILED")]);
     }
 }
