@@ -180,12 +180,23 @@ pub fn target_profile_dir(arch: Arch, release: bool) -> PathBuf {
     profile_dir(arch, release)
 }
 
-/// Run a command, echoing its standard output, and return it.
-fn run_echoing(mut command: Command) -> Result<(bool, String), String> {
+/// Run a command, echoing its standard output and error; returns whether
+/// it succeeded, its output and the lines of its error output.
+fn run_echoing(mut command: Command) -> Result<(bool, String, Vec<String>), String> {
     let mut child = command
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let errors = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            lines.push(line);
+        }
+        lines
+    });
     let mut text = String::new();
     for line in BufReader::new(child.stdout.take().expect("stdout is piped")).lines() {
         let line = line.map_err(|e| format!("reading test output: {e}"))?;
@@ -196,7 +207,8 @@ fn run_echoing(mut command: Command) -> Result<(bool, String), String> {
     let status = child
         .wait()
         .map_err(|e| format!("waiting for cargo: {e}"))?;
-    Ok((status.success(), text))
+    let errors = errors.join().unwrap_or_default();
+    Ok((status.success(), text, errors))
 }
 
 /// `cargo test` over the host crates: a suite per test binary (arch
@@ -208,8 +220,8 @@ pub fn host_tests() -> Result<Vec<Suite>, String> {
     for package in target_only_packages()? {
         command.args(["--exclude", &package]);
     }
-    let (ok, output) = run_echoing(command)?;
-    let mut suites = parse_host_tests(&output);
+    let (ok, output, errors) = run_echoing(command)?;
+    let mut suites = parse_host_tests(&output, &errors);
     if !ok && suites.iter().all(|s| s.failed() == 0) {
         // The build itself failed.
         suites.push(Suite {
@@ -226,13 +238,15 @@ pub fn host_tests() -> Result<Vec<Suite>, String> {
     Ok(suites)
 }
 
-/// `cargo test`'s output as suites: `Running ... (target/debug/deps/NAME-HASH)`
-/// or `Doc-tests NAME` open a suite; `test PATH ... ok|FAILED` are cases.
-fn parse_host_tests(output: &str) -> Vec<Suite> {
-    let mut suites: Vec<Suite> = Vec::new();
-    for line in output.lines() {
-        let trimmed = line.trim();
-        let opened = if let Some(rest) = trimmed.strip_prefix("Running ") {
+/// `cargo test`'s output as suites. Cargo names each test binary on its
+/// error output (`Running ... (target/debug/deps/NAME-HASH)`, `Doc-tests
+/// NAME`); each binary's output on stdout starts with `running N tests`:
+/// the k-th of those belongs to the k-th name. `test PATH ... ok|FAILED`
+/// lines are the cases.
+fn parse_host_tests(output: &str, errors: &[String]) -> Vec<Suite> {
+    let mut names = errors.iter().filter_map(|line| {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("Running ") {
             let binary = rest.rsplit(['/', '\\']).next().unwrap_or(rest);
             let binary = binary.trim_end_matches(')');
             Some(
@@ -242,14 +256,16 @@ fn parse_host_tests(output: &str) -> Vec<Suite> {
                     .to_string(),
             )
         } else {
-            trimmed
-                .strip_prefix("Doc-tests ")
+            line.strip_prefix("Doc-tests ")
                 .map(|name| format!("{name} (doc)"))
-        };
-        if let Some(program) = opened {
+        }
+    });
+    let mut suites: Vec<Suite> = Vec::new();
+    for line in output.lines() {
+        if line.starts_with("running ") && line.ends_with(" tests") || line == "running 1 test" {
             suites.push(Suite {
                 arch: "host".into(),
-                program,
+                program: names.next().unwrap_or_else(|| "tests".into()),
                 ..Suite::default()
             });
             continue;
@@ -390,4 +406,26 @@ fn lint_workflow() -> Option<Case> {
     let ok = case.status == Status::Passed;
     println!("lint {name} ... {}", if ok { "ok" } else { "FAILED" });
     Some(case)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_tests_are_a_suite_per_binary() {
+        let errors = [
+            "     Running unittests src/lib.rs (target/debug/deps/spinel_abi-0123abcd)".to_string(),
+            "   Doc-tests spinel_abi".to_string(),
+        ];
+        let output = "\nrunning 2 tests\ntest a::b ... ok\ntest a::c ... FAILED\n\
+                      \nfailures:\n\n---- a::c stdout ----\nboom\n\nfailures:\n\
+                      \nrunning 1 test\ntest src/lib.rs - x (line 3) ... ok\n";
+        let suites = parse_host_tests(output, &errors);
+        assert_eq!(suites.len(), 2);
+        assert_eq!(suites[0].name(), "host/spinel_abi");
+        assert_eq!((suites[0].passed(), suites[0].failed()), (1, 1));
+        assert!(suites[0].cases[1].console_tail.contains("boom"));
+        assert_eq!(suites[1].name(), "host/spinel_abi (doc)");
+    }
 }
