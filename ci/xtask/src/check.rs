@@ -272,12 +272,13 @@ fn print_suite(suite: &Suite, runs: usize) {
         String::new()
     };
     println!(
-        "{}: {exit}; {} passed, {} failed; {instructions}; guest {:.2} s{repeat}, build {:.1} s",
+        "{}: {exit}; {} passed, {} failed; {instructions}; guest {:.2} s{repeat}, build {:.1} s, wall {:.1} s",
         suite.name(),
         suite.passed(),
         suite.failed(),
         suite.run_seconds,
         suite.build_seconds,
+        suite.build_seconds + suite.run_seconds * runs as f64,
     );
 }
 

@@ -22,6 +22,8 @@ const TAIL_LINES: usize = 20;
 /// The exit status of a process the kernel killed because no handler took
 /// its exception (Zircon's `ZX_TASK_RETCODE_EXCEPTION_KILL`).
 pub const EXCEPTION_KILL: i64 = -1028;
+/// The exit status of a process that panicked (`spinel_rt::PANIC_EXIT_CODE`).
+const PANIC_EXIT_CODE: i64 = -1;
 
 /// What the console says about one run of a program.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -142,6 +144,9 @@ fn died(run: &Run, ending: Ending) -> Option<String> {
         Some(0) => None,
         Some(EXCEPTION_KILL) => Some(format!(
             "the process was killed: an exception no handler took (exit status {EXCEPTION_KILL})"
+        )),
+        Some(PANIC_EXIT_CODE) => Some(format!(
+            "the program panicked outside a test (exit status {PANIC_EXIT_CODE})"
         )),
         Some(code) => Some(format!("exited with {code}")),
         None if run.started => Some("the guest stopped before the program ended".into()),
