@@ -1,6 +1,7 @@
 //! Running cargo for the targets, the host tests and the lints.
 
 use crate::Arch;
+use crate::results::{Case, Status, Suite};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -13,7 +14,7 @@ pub fn workspace_root() -> PathBuf {
         .expect("the workspace root exists")
 }
 
-fn cargo() -> Command {
+pub fn cargo() -> Command {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command.current_dir(workspace_root());
     command
@@ -55,7 +56,7 @@ pub fn user_programs() -> Result<Vec<String>, String> {
 }
 
 /// Cargo's target directory (`CARGO_TARGET_DIR` when set).
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => workspace_root().join(dir),
         _ => workspace_root().join("target"),
@@ -67,13 +68,12 @@ fn profile_dir(arch: Arch, release: bool) -> PathBuf {
     target_dir().join(arch.target()).join(profile)
 }
 
-/// Build the user programs for `arch` and pack them into a boot image;
-/// returns the image's path.
-pub fn build_boot_image(arch: Arch, release: bool) -> Result<PathBuf, String> {
-    let programs = user_programs()?;
+/// Build the workspace's user programs `programs` for `arch`; returns the
+/// directory their binaries are in.
+pub fn build_programs(arch: Arch, release: bool, programs: &[String]) -> Result<PathBuf, String> {
     let mut command = cargo();
     command.args(["build", "--target", arch.target()]);
-    for program in &programs {
+    for program in programs {
         command.args(["--package", program]);
     }
     if release {
@@ -85,27 +85,42 @@ pub fn build_boot_image(arch: Arch, release: bool) -> Result<PathBuf, String> {
     if !status.success() {
         return Err(format!("building the {} user programs failed", arch.name()));
     }
-    let dir = profile_dir(arch, release);
+    Ok(profile_dir(arch, release))
+}
+
+/// Pack `files` (name, bytes) into a boot image at `path`, rewriting it
+/// only when its contents change (so the kernel is not rebuilt for nothing).
+pub fn pack_image(files: &[(String, Vec<u8>)], path: &Path) -> Result<(), String> {
+    let borrowed: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    let image = spinel_bootfs::pack(&borrowed)?;
+    if std::fs::read(path).ok().as_deref() != Some(image.as_slice()) {
+        std::fs::write(path, &image).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Build the user programs for `arch` and pack them into a boot image;
+/// returns the image's path.
+pub fn build_boot_image(arch: Arch, release: bool) -> Result<PathBuf, String> {
+    let programs = user_programs()?;
+    let dir = build_programs(arch, release, &programs)?;
     let mut files = Vec::new();
     for program in &programs {
         let path = dir.join(program);
         let bytes = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-        files.push((program.as_str(), bytes));
+        files.push((program.clone(), bytes));
     }
     // A file that is not a program, so tests can check that starting it is
     // a clear error.
     files.push((
-        "not-a-program",
+        "not-a-program".into(),
         b"this file is not an ELF executable\n".to_vec(),
     ));
-    let borrowed: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
-    let image = spinel_bootfs::pack(&borrowed)?;
     let path = dir.join("boot.img");
-    // Rewrite only when the contents change, so the kernel is not rebuilt
-    // for nothing.
-    if std::fs::read(&path).ok().as_deref() != Some(image.as_slice()) {
-        std::fs::write(&path, &image).map_err(|e| format!("writing {}: {e}", path.display()))?;
-    }
+    pack_image(&files, &path)?;
     Ok(path)
 }
 
@@ -113,6 +128,12 @@ pub fn build_boot_image(arch: Arch, release: bool) -> Result<PathBuf, String> {
 /// for `arch`; returns the kernel ELF's path.
 pub fn build_kernel(arch: Arch, release: bool) -> Result<PathBuf, String> {
     let image = build_boot_image(arch, release)?;
+    build_kernel_with(arch, release, &image)
+}
+
+/// Build the kernel for `arch` embedding the boot image at `image`; returns
+/// the kernel ELF's path (the same for every image: copy it to keep it).
+pub fn build_kernel_with(arch: Arch, release: bool, image: &Path) -> Result<PathBuf, String> {
     let mut command = cargo();
     command.args([
         "build",
@@ -121,7 +142,7 @@ pub fn build_kernel(arch: Arch, release: bool) -> Result<PathBuf, String> {
         "--target",
         arch.target(),
     ]);
-    command.env("SPINEL_BOOT_IMAGE", &image);
+    command.env("SPINEL_BOOT_IMAGE", image);
     if release {
         command.arg("--release");
     }
@@ -159,12 +180,23 @@ pub fn target_profile_dir(arch: Arch, release: bool) -> PathBuf {
     profile_dir(arch, release)
 }
 
-/// Run a command, echoing its standard output, and return it.
-fn run_echoing(mut command: Command) -> Result<(bool, String), String> {
+/// Run a command, echoing its standard output and error; returns whether
+/// it succeeded, its output and the lines of its error output.
+fn run_echoing(mut command: Command) -> Result<(bool, String, Vec<String>), String> {
     let mut child = command
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let errors = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            lines.push(line);
+        }
+        lines
+    });
     let mut text = String::new();
     for line in BufReader::new(child.stdout.take().expect("stdout is piped")).lines() {
         let line = line.map_err(|e| format!("reading test output: {e}"))?;
@@ -175,38 +207,106 @@ fn run_echoing(mut command: Command) -> Result<(bool, String), String> {
     let status = child
         .wait()
         .map_err(|e| format!("waiting for cargo: {e}"))?;
-    Ok((status.success(), text))
+    let errors = errors.join().unwrap_or_default();
+    Ok((status.success(), text, errors))
 }
 
-/// `cargo test` over the host crates; returns (passed, failed).
-pub fn host_tests() -> Result<(usize, usize), String> {
+/// `cargo test` over the host crates: a suite per test binary (arch
+/// `host`, program the crate's binary, `(doc)` for doc tests).
+pub fn host_tests() -> Result<Vec<Suite>, String> {
     println!("\n== host: cargo test");
     let mut command = cargo();
     command.args(["test", "--workspace"]);
     for package in target_only_packages()? {
         command.args(["--exclude", &package]);
     }
-    let (ok, output) = run_echoing(command)?;
-    let (mut passed, mut failed) = (0, 0);
+    let (ok, output, errors) = run_echoing(command)?;
+    let mut suites = parse_host_tests(&output, &errors);
+    if !ok && suites.iter().all(|s| s.failed() == 0) {
+        // The build itself failed.
+        suites.push(Suite {
+            arch: "host".into(),
+            program: "cargo test".into(),
+            cases: vec![Case::failed(
+                "build",
+                "cargo test failed (its output above)",
+                "",
+            )],
+            ..Suite::default()
+        });
+    }
+    Ok(suites)
+}
+
+/// `cargo test`'s output as suites. Cargo names each test binary on its
+/// error output (`Running ... (target/debug/deps/NAME-HASH)`, `Doc-tests
+/// NAME`); each binary's output on stdout starts with `running N tests`:
+/// the k-th of those belongs to the k-th name. `test PATH ... ok|FAILED`
+/// lines are the cases.
+fn parse_host_tests(output: &str, errors: &[String]) -> Vec<Suite> {
+    let mut names = errors.iter().filter_map(|line| {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("Running ") {
+            let binary = rest.rsplit(['/', '\\']).next().unwrap_or(rest);
+            let binary = binary.trim_end_matches(')');
+            Some(
+                binary
+                    .rsplit_once('-')
+                    .map_or(binary, |(name, _)| name)
+                    .to_string(),
+            )
+        } else {
+            line.strip_prefix("Doc-tests ")
+                .map(|name| format!("{name} (doc)"))
+        }
+    });
+    let mut suites: Vec<Suite> = Vec::new();
     for line in output.lines() {
-        // "test result: ok. 12 passed; 0 failed; 0 ignored; ..."
-        if let Some(rest) = line.strip_prefix("test result: ") {
-            for part in rest.split(['.', ';']) {
-                let mut words = part.split_whitespace();
-                if let (Some(number), Some(word)) = (words.next(), words.next()) {
-                    match (number.parse::<usize>(), word) {
-                        (Ok(n), "passed") => passed += n,
-                        (Ok(n), "failed") => failed += n,
-                        _ => {}
-                    }
-                }
+        if line.starts_with("running ") && line.ends_with(" tests") || line == "running 1 test" {
+            suites.push(Suite {
+                arch: "host".into(),
+                program: names.next().unwrap_or_else(|| "tests".into()),
+                ..Suite::default()
+            });
+            continue;
+        }
+        let Some((name, verdict)) = line
+            .strip_prefix("test ")
+            .and_then(|l| l.split_once(" ... "))
+        else {
+            continue;
+        };
+        let Some(suite) = suites.last_mut() else {
+            continue;
+        };
+        match verdict.trim() {
+            "ok" => suite.cases.push(Case::passed(name)),
+            "ignored" => {}
+            _ => {
+                let tail = failure_output(output, name);
+                suite
+                    .cases
+                    .push(Case::failed(name, "FAILED (cargo test)", &tail));
             }
         }
     }
-    if !ok && failed == 0 {
-        failed = 1; // The build itself failed.
+    suites.retain(|s| !s.cases.is_empty());
+    suites
+}
+
+/// The `---- NAME stdout ----` block cargo test prints for a failed test.
+fn failure_output(output: &str, name: &str) -> String {
+    let header = format!("---- {name} stdout ----");
+    let mut lines = output.lines().skip_while(|l| l.trim() != header).skip(1);
+    let mut text = String::new();
+    for line in lines.by_ref().take(40) {
+        if line.starts_with("---- ") || line.trim() == "failures:" {
+            break;
+        }
+        text.push_str(line);
+        text.push('\n');
     }
-    Ok((passed, failed))
+    text
 }
 
 /// Packages that only build for the bare-metal targets: the kernel, the
@@ -225,10 +325,10 @@ pub fn hal_package(arch: Arch) -> &'static str {
     }
 }
 
-/// `cargo fmt --check` and clippy (host crates, then each target's crates),
-/// each counted as one check; returns (passed, failed).
-pub fn lint(arches: &[Arch]) -> Result<(usize, usize), String> {
-    println!("\n== lint: rustfmt and clippy");
+/// `cargo fmt --check`, clippy (host crates, then each target's crates)
+/// and the CI workflow's lint, each one case of the suite `host/lint`.
+pub fn lint(arches: &[Arch]) -> Result<Suite, String> {
+    println!("\n== lint: rustfmt, clippy and the CI workflow");
     let target_only = target_only_packages()?;
     let mut checks: Vec<(String, Command)> = Vec::new();
     let mut fmt = cargo();
@@ -257,15 +357,75 @@ pub fn lint(arches: &[Arch]) -> Result<(usize, usize), String> {
         target.args(["--", "-D", "warnings"]);
         checks.push((format!("clippy {}", arch.name()), target));
     }
-    let (mut passed, mut failed) = (0, 0);
+    let mut suite = Suite {
+        arch: "host".into(),
+        program: "lint".into(),
+        ..Suite::default()
+    };
     for (name, mut command) in checks {
         let ok = command.status().map(|s| s.success()).unwrap_or(false);
         println!("lint {name} ... {}", if ok { "ok" } else { "FAILED" });
-        if ok {
-            passed += 1;
+        suite.cases.push(if ok {
+            Case::passed(&name)
         } else {
-            failed += 1;
-        }
+            Case::failed(&name, "failed (its output above)", "")
+        });
     }
-    Ok((passed, failed))
+    if let Some(case) = lint_workflow() {
+        suite.cases.push(case);
+    }
+    Ok(suite)
+}
+
+/// `.github/workflows/ci.yml` against the GitHub Actions workflow schema
+/// (check-jsonschema's copy); `None` (SKIPPED) without the Python tools.
+fn lint_workflow() -> Option<Case> {
+    let name = "workflow ci.yml";
+    let bin = match crate::provision::python_tools() {
+        Ok(bin) => bin,
+        Err(why) => {
+            println!("lint {name} ... SKIPPED: {why}");
+            return None;
+        }
+    };
+    let workflow = workspace_root().join(".github/workflows/ci.yml");
+    let output = Command::new(bin.join("check-jsonschema"))
+        .args(["--builtin-schema", "vendor.github-workflows"])
+        .arg(&workflow)
+        .output();
+    let case = match output {
+        Ok(out) if out.status.success() => Case::passed(name),
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            println!("{text}");
+            Case::failed(name, "the workflow does not match GitHub's schema", &text)
+        }
+        Err(e) => Case::failed(name, &format!("cannot run check-jsonschema: {e}"), ""),
+    };
+    let ok = case.status == Status::Passed;
+    println!("lint {name} ... {}", if ok { "ok" } else { "FAILED" });
+    Some(case)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_tests_are_a_suite_per_binary() {
+        let errors = [
+            "     Running unittests src/lib.rs (target/debug/deps/spinel_abi-0123abcd)".to_string(),
+            "   Doc-tests spinel_abi".to_string(),
+        ];
+        let output = "\nrunning 2 tests\ntest a::b ... ok\ntest a::c ... FAILED\n\
+                      \nfailures:\n\n---- a::c stdout ----\nboom\n\nfailures:\n\
+                      \nrunning 1 test\ntest src/lib.rs - x (line 3) ... ok\n";
+        let suites = parse_host_tests(output, &errors);
+        assert_eq!(suites.len(), 2);
+        assert_eq!(suites[0].name(), "host/spinel_abi");
+        assert_eq!((suites[0].passed(), suites[0].failed()), (1, 1));
+        assert!(suites[0].cases[1].console_tail.contains("boom"));
+        assert_eq!(suites[1].name(), "host/spinel_abi (doc)");
+    }
 }

@@ -11,12 +11,15 @@
 use crate::{Arch, Options};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Seconds a guest may run before it is killed (`--timeout`).
 pub const DEFAULT_TIMEOUT: u64 = 120;
 /// QEMU's gdbstub port (`gdb --port`).
 pub const DEFAULT_GDB_PORT: u16 = 1234;
+/// Seconds a user program's guest may run under `check` (`--timeout`).
+pub const DEFAULT_CHECK_TIMEOUT: u64 = 60;
 
 /// Spinel's host tool: build, run, test, debug and measure the kernel on
 /// both architectures.
@@ -86,12 +89,60 @@ enum Subcommands {
         #[arg(last = true, value_name = "BENCHMARK [COUNT]")]
         benchmark: Vec<String>,
     },
+    /// Create a Spinel program crate at PATH (outside the workspace) with
+    /// two example tests; `check` runs it.
+    New {
+        /// The new crate's directory (must not exist, or be empty).
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+    },
+    /// Build a Spinel program crate for each architecture, run it under
+    /// QEMU (-icount) and report its output, tests, guest instructions and
+    /// wall time; exit status 1 when anything failed.
+    Check(CheckArgs),
     /// Install what the other commands need (rustup targets, QEMU, the
     /// aarch64 cross gcc and qemu-user for the symbolizer's tests); as root.
     Setup {
         #[command(flatten)]
         arch: ArchAll,
     },
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// The program crate's directory.
+    #[arg(value_name = "PATH")]
+    path: PathBuf,
+    #[command(flatten)]
+    arch: ArchAll,
+    #[command(flatten)]
+    build: BuildFlags,
+    /// Kill a guest that runs longer than this.
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_CHECK_TIMEOUT)]
+    timeout: u64,
+    /// Show the whole guest console as it runs.
+    #[arg(long, short = 'v')]
+    verbose: bool,
+    #[command(flatten)]
+    reports: ReportFlags,
+    /// Boot each architecture N times and fail on any difference between
+    /// the runs (output, exit status, guest instructions).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
+    /// The program's arguments (after `--`; words without spaces).
+    #[arg(last = true, value_name = "ARGS")]
+    args: Vec<String>,
+}
+
+/// Where the results go for CI systems.
+#[derive(Debug, Args)]
+struct ReportFlags {
+    /// Write the results as JUnit XML to FILE.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write the results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +165,9 @@ struct TestArgs {
     /// Skip cargo fmt --check and clippy.
     #[arg(long)]
     no_lint: bool,
+    /// Results for CI systems [default: target/test-results/junit.xml and .json].
+    #[command(flatten)]
+    reports: ReportFlags,
 }
 
 /// The architectures a command covers, all of them unless named.
@@ -181,6 +235,8 @@ pub enum Command {
     Bench,
     Profile,
     Setup,
+    New,
+    Check,
 }
 
 /// Parse the command line (program name first). On `--help` the help is
@@ -201,7 +257,9 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<(Command, Opti
 }
 
 /// The command names, for pointing a usage error at the right `--help`.
-const COMMANDS: [&str; 7] = ["build", "run", "test", "gdb", "bench", "profile", "setup"];
+const COMMANDS: [&str; 9] = [
+    "build", "run", "test", "gdb", "bench", "profile", "setup", "new", "check",
+];
 
 /// Print help as clap renders it; squeeze an error into one line.
 fn report(error: &clap::Error, command: Option<&str>) -> ExitCode {
@@ -283,6 +341,8 @@ impl Cli {
                 options.guest_tests = !test.host_only;
                 options.host_tests = !test.guest_only;
                 options.lint = !test.guest_only && !test.no_lint;
+                options.junit = test.reports.junit;
+                options.json = test.reports.json;
                 Command::Test
             }
             Subcommands::Gdb {
@@ -313,6 +373,22 @@ impl Cli {
                 guest(&mut options, g);
                 options.extra = benchmark;
                 Command::Profile
+            }
+            Subcommands::New { path } => {
+                options.path = Some(path);
+                Command::New
+            }
+            Subcommands::Check(check) => {
+                options.path = Some(check.path);
+                options.arches = ArchChoice::arches(check.arch.arch, &Arch::ALL);
+                options.release = check.build.release;
+                options.timeout = check.timeout;
+                options.verbose = check.verbose;
+                options.junit = check.reports.junit;
+                options.json = check.reports.json;
+                options.repeat = check.repeat;
+                options.extra = check.args;
+                Command::Check
             }
             Subcommands::Setup { arch } => {
                 options.arches = ArchChoice::arches(arch.arch, &Arch::ALL);
@@ -374,6 +450,26 @@ mod tests {
         assert_eq!(parse_ok("build --arch all --release").1.arches, Arch::ALL);
         assert_eq!(parse_ok("setup").0, Command::Setup);
         assert_eq!(parse_ok("test -v --arch amd64").1.arches, [Arch::X86_64]);
+        let (command, o) = parse_ok(
+            "check ../hello --arch aarch64 --release --timeout 9 --junit j.xml --json r.json --repeat 3 -- a b",
+        );
+        assert_eq!(command, Command::Check);
+        assert_eq!(o.path.as_deref(), Some(std::path::Path::new("../hello")));
+        assert_eq!(
+            (o.arches.as_slice(), o.release, o.timeout),
+            (&[Arch::Aarch64][..], true, 9)
+        );
+        assert_eq!(o.junit.as_deref(), Some(std::path::Path::new("j.xml")));
+        assert_eq!(o.json.as_deref(), Some(std::path::Path::new("r.json")));
+        assert_eq!(
+            (o.repeat, o.extra.as_slice()),
+            (3, &["a".to_string(), "b".into()][..])
+        );
+        let (_, o) = parse_ok("check ../hello");
+        assert_eq!((o.arches.as_slice(), o.repeat), (&Arch::ALL[..], 1));
+        let (command, o) = parse_ok("new ../hello");
+        assert_eq!(command, Command::New);
+        assert_eq!(o.path.as_deref(), Some(std::path::Path::new("../hello")));
     }
 
     #[test]
@@ -385,6 +481,9 @@ mod tests {
             ("run --timeout soon", "soon"),
             ("test --host-only --guest-only", "--guest-only"),
             ("gdb --port", "--port"),
+            ("check ../hello --repeat 0", "0"),
+            ("check", "PATH"),
+            ("new", "PATH"),
         ] {
             let message = parse_err(line);
             assert!(!message.contains('\n'), "{line}: {message}");

@@ -13,6 +13,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
+use crate::results::{Case, Suite};
 use crate::{Arch, Options, cargo, qemu};
 
 /// How long the client may take to connect (QEMU starting).
@@ -811,8 +812,8 @@ fn killed_target_is_reported(
     )
 }
 
-/// The end-to-end tests on one architecture; (passed, failed).
-pub fn e2e(arch: Arch, options: &Options) -> Result<(usize, usize), String> {
+/// The end-to-end tests on one architecture: the suite `ARCH/debugger`.
+pub fn e2e(arch: Arch, options: &Options) -> Result<Suite, String> {
     println!("\n== {} guest: debugger end to end", arch.name());
     let demo = demo_source()?;
     let kernel = cargo::build_kernel(arch, options.release)?;
@@ -840,7 +841,16 @@ pub fn e2e(arch: Arch, options: &Options) -> Result<(usize, usize), String> {
             arch.name(),
             tail(&console, 25)
         );
-        return Ok((0, 1));
+        return Ok(Suite {
+            arch: arch.name().into(),
+            program: "debugger".into(),
+            cases: vec![Case::failed(
+                "debugger_agent_starts",
+                "the debugger agent did not start",
+                &tail(&console, 25),
+            )],
+            ..Suite::default()
+        });
     }
     let mut driver = Driver::start(&client, port)?;
     let mut session = Session {
@@ -849,6 +859,7 @@ pub fn e2e(arch: Arch, options: &Options) -> Result<(usize, usize), String> {
         ..Session::default()
     };
     let (mut passed, mut failed) = (0, 0);
+    let mut cases = Vec::new();
     let mut broken = None;
     for &(name, test) in SCENARIO {
         let result = match &broken {
@@ -859,10 +870,12 @@ pub fn e2e(arch: Arch, options: &Options) -> Result<(usize, usize), String> {
             Ok(()) => {
                 passed += 1;
                 println!("test debugger_{name} ... ok");
+                cases.push(Case::passed(&format!("debugger_{name}")));
             }
             Err(reason) => {
                 failed += 1;
                 println!("test debugger_{name} ... FAILED: {reason}");
+                cases.push(Case::failed(&format!("debugger_{name}"), &reason, ""));
                 broken.get_or_insert(name);
             }
         }
@@ -870,19 +883,37 @@ pub fn e2e(arch: Arch, options: &Options) -> Result<(usize, usize), String> {
     let mut transcript = std::mem::take(&mut session.transcript);
     transcript.extend(driver.quit());
     let console = running.stop();
+    let console_tail = tail(&console, 30);
     if failed > 0 {
         println!("client transcript (last lines):");
         for line in &transcript[transcript.len().saturating_sub(30)..] {
             println!("  > {line}");
         }
-        println!("guest console (last lines):\n{}", tail(&console, 30));
+        println!("guest console (last lines):\n{}", console_tail);
     }
     println!(
         "{}: debugger {passed} passed, {failed} failed ({:.0} s)",
         arch.name(),
         started.elapsed().as_secs_f64()
     );
-    Ok((passed, failed))
+    // The failures carry the session's last lines, for CI systems.
+    let transcript_tail: String = transcript[transcript.len().saturating_sub(30)..]
+        .iter()
+        .map(|line| format!("> {line}\n"))
+        .collect();
+    for case in &mut cases {
+        if case.status != crate::results::Status::Passed {
+            case.console_tail =
+                format!("client transcript:\n{transcript_tail}guest console:\n{console_tail}");
+        }
+    }
+    Ok(Suite {
+        arch: arch.name().into(),
+        program: "debugger".into(),
+        cases,
+        run_seconds: started.elapsed().as_secs_f64(),
+        ..Suite::default()
+    })
 }
 
 #[cfg(test)]

@@ -17,11 +17,17 @@
 
 mod bench;
 mod cargo;
+mod check;
+mod check_e2e;
 mod cli;
+mod console;
 mod debugger;
+mod new;
 mod profile;
 mod provision;
 mod qemu;
+mod results;
+mod testing;
 
 use std::process::ExitCode;
 
@@ -66,6 +72,13 @@ pub struct Options {
     pub gdb_port: u16,
     pub launch_gdb: bool,
     pub extra: Vec<String>,
+    /// `new` / `check`: the program crate's directory.
+    pub path: Option<std::path::PathBuf>,
+    /// Where the JUnit XML and JSON results go.
+    pub junit: Option<std::path::PathBuf>,
+    pub json: Option<std::path::PathBuf>,
+    /// `check --repeat`: boots per architecture.
+    pub repeat: u32,
 }
 
 impl Default for Options {
@@ -82,6 +95,10 @@ impl Default for Options {
             gdb_port: cli::DEFAULT_GDB_PORT,
             launch_gdb: false,
             extra: Vec::new(),
+            path: None,
+            junit: None,
+            json: None,
+            repeat: 1,
         }
     }
 }
@@ -94,11 +111,16 @@ fn main() -> ExitCode {
     let result = match command {
         cli::Command::Build => cmd_build(&options),
         cli::Command::Run => cmd_run(&options),
-        cli::Command::Test => cmd_test(&options),
+        cli::Command::Test => testing::run(&options),
         cli::Command::Gdb => cmd_gdb(&options),
         cli::Command::Bench => bench::run(&options),
         cli::Command::Profile => profile::run(&options),
         cli::Command::Setup => provision::setup(&options.arches),
+        cli::Command::New => match &options.path {
+            Some(path) => new::run(path),
+            None => Err("new needs a path".into()),
+        },
+        cli::Command::Check => check::run(&options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,93 +156,6 @@ fn cmd_run(options: &Options) -> Result<(), String> {
     provision::ensure_targets(&[arch])?;
     provision::ensure_qemu(&[arch])?;
     debugger::run(arch, options)
-}
-
-fn cmd_test(options: &Options) -> Result<(), String> {
-    let started = std::time::Instant::now();
-    provision::ensure_targets(&options.arches)?;
-    if options.guest_tests {
-        provision::ensure_qemu(&options.arches)?;
-    }
-    let mut rows: Vec<(String, usize, usize)> = Vec::new();
-    if options.lint {
-        let (passed, failed) = cargo::lint(&options.arches)?;
-        rows.push(("lint".into(), passed, failed));
-    }
-    if options.host_tests {
-        provision::ensure_cross_tools();
-        let (passed, failed) = cargo::host_tests()?;
-        rows.push(("host".into(), passed, failed));
-    }
-    if options.guest_tests {
-        for &arch in &options.arches {
-            let (mut passed, mut failed) = guest_suite(arch, options)?;
-            // The debugger end to end: the client driving the agent.
-            if options
-                .filter
-                .as_deref()
-                .is_none_or(|filter| "debugger".contains(filter) || filter.contains("debugger"))
-            {
-                let (p, f) = debugger::e2e(arch, options)?;
-                passed += p;
-                failed += f;
-            }
-            rows.push((arch.name().into(), passed, failed));
-        }
-    }
-    println!("\n== summary ({:.0} s)", started.elapsed().as_secs_f64());
-    for (name, passed, failed) in &rows {
-        println!("{name:>8}: {passed} passed, {failed} failed");
-    }
-    let passed: usize = rows.iter().map(|r| r.1).sum();
-    let failed: usize = rows.iter().map(|r| r.2).sum();
-    println!("{passed} passed, {failed} failed");
-    if failed == 0 {
-        Ok(())
-    } else {
-        Err(format!("{failed} failed"))
-    }
-}
-
-/// Boot one architecture's kernel in test mode and count its verdicts.
-fn guest_suite(arch: Arch, options: &Options) -> Result<(usize, usize), String> {
-    println!("\n== {} guest: in-kernel tests", arch.name());
-    let kernel = cargo::build_kernel(arch, options.release)?;
-    let cmdline = match &options.filter {
-        Some(filter) => format!("test {filter}"),
-        None => "test".to_string(),
-    };
-    let spec = qemu::Guest {
-        arch,
-        kernel: &kernel,
-        cmdline: &cmdline,
-        extra: &[],
-        gdb: None,
-        link: qemu::Link::Null,
-    };
-    let outcome = qemu::run(&spec, options.timeout, options.verbose)?;
-    let report = qemu::TestReport::parse(&outcome.console);
-    if !options.verbose {
-        for line in &report.lines {
-            println!("{line}");
-        }
-    }
-    let mut failed = report.failed;
-    let passed = report.passed;
-    // Every suite prints its own `N passed, M failed`; the guest's verdict
-    // is the exit status: the kernel powers off with success only when its
-    // self-tests passed and init saw every suite exit with 0. A guest that
-    // hung, crashed or failed without a FAILED line is one more failure.
-    if outcome.verdict != qemu::Verdict::Success || (report.failed == 0 && report.passed == 0) {
-        failed += 1;
-        println!(
-            "FAILED {} guest: {}",
-            arch.name(),
-            outcome.describe(arch, &kernel)
-        );
-    }
-    println!("{}: {passed} passed, {failed} failed", arch.name());
-    Ok((passed, failed))
 }
 
 fn cmd_gdb(options: &Options) -> Result<(), String> {

@@ -160,6 +160,47 @@ pub fn ensure_cross_tools() {
     );
 }
 
+/// The Python tools the reports are checked with, pinned: a maintained
+/// JUnit parser (the XML `check` and `test` write must parse as CI systems
+/// read it) and a GitHub Actions workflow linter (`.github/workflows/ci.yml`
+/// against the workflow schema check-jsonschema carries).
+const PYTHON_TOOLS: [&str; 2] = ["junitparser==5.0.3", "check-jsonschema==0.39.0"];
+
+/// A virtual environment under `target/tools/python` with [`PYTHON_TOOLS`]
+/// (made on first use, from PyPI through pip); its `bin` directory. An
+/// `Err` says why it could not be made: the checks that need it then print
+/// SKIPPED.
+pub fn python_tools() -> Result<std::path::PathBuf, String> {
+    let venv = crate::cargo::target_dir().join("tools").join("python");
+    let bin = venv.join("bin");
+    let python = bin.join("python");
+    let ready = |python: &Path| {
+        succeeds(
+            &python.display().to_string(),
+            &["-c", "import junitparser, check_jsonschema"],
+        )
+    };
+    if ready(&python) {
+        return Ok(bin);
+    }
+    println!(
+        "xtask: installing {} (in {})",
+        PYTHON_TOOLS.join(" "),
+        venv.display()
+    );
+    let venv_text = venv.display().to_string();
+    if !succeeds("python3", &["-m", "venv", &venv_text]) {
+        return Err("python3 -m venv failed (apt-get install python3-venv)".into());
+    }
+    let pip = bin.join("pip").display().to_string();
+    let mut args = vec!["install", "--quiet", "--disable-pip-version-check"];
+    args.extend(PYTHON_TOOLS);
+    if !succeeds(&pip, &args) || !ready(&python) {
+        return Err(format!("pip could not install {}", PYTHON_TOOLS.join(" ")));
+    }
+    Ok(bin)
+}
+
 /// `cargo xtask setup`: everything, loudly.
 pub fn setup(arches: &[Arch]) -> Result<(), String> {
     ensure_targets(arches)?;

@@ -5,6 +5,12 @@
 //! boot image (the programs whose name ends in `-tests`), each in a job of
 //! its own, one after the other, and exits 0 only if every suite did.
 //! With `bench [NAME [COUNT]]` it runs the benchmarks (and the debugger's).
+//! With `run-program NAME [ARGS...]` (`cargo xtask check`) it runs the
+//! boot image's program NAME with ARGS in a job of its own and reports it
+//! in lines `cargo xtask check` parses: `init: run-program NAME started`,
+//! then `init: run-program NAME exited with CODE` (or `cannot start: STATUS`),
+//! and last `init: guest clock NS` (under `-icount shift=0`, guest
+//! instructions since reset); it exits 0 only when the program did.
 //!
 //! With no argument (`cargo xtask run`) it starts the debugger agent on the
 //! debug link, watching a job `apps`, and then the `demo` program in that
@@ -53,6 +59,7 @@ fn main(args: spinel_rt::StartArgs) -> i64 {
     let words: Vec<String> = startup.words().map(String::from).collect();
     match words.first().map(String::as_str) {
         Some("test") => run_suites(&job, &image, words.get(1).map(String::as_str)),
+        Some("run-program") => run_user_program(&job, &image, &words[1..]),
         Some("bench") => {
             // Under `-icount shift=0` the clock counts guest instructions
             // since reset: this is the cost of booting to init.
@@ -206,6 +213,9 @@ fn run_suites(job: &Job, image: &BootImage, filter: Option<&str>) -> i64 {
         .chain([("benchmarks", "smoke", false)]);
     let mut failed = Vec::new();
     for (program, args, with_root_job) in runs {
+        // Which program the following lines come from (the xtask's reports
+        // have one test suite per program).
+        println!("init: running {program}");
         // Suites get the root job too: some check rules that need its authority.
         let extra = match with_root_job.then(|| job.duplicate(Rights::SAME_RIGHTS)) {
             Some(Ok(root)) => vec![(TAG_ROOT_JOB, root.into_handle())],
@@ -268,4 +278,30 @@ fn run_program(
     // Anything the suite left behind goes with its job.
     let _ = child_job.kill();
     Ok(code)
+}
+
+/// `run-program NAME [ARGS...]`: run one program of the boot image (a
+/// user's program under `cargo xtask check`) and report how it ended and
+/// the guest clock; 0 only when the program exited with 0.
+fn run_user_program(job: &Job, image: &BootImage, words: &[String]) -> i64 {
+    let Some((name, args)) = words.split_first() else {
+        println!("init: run-program needs the program's name");
+        return 1;
+    };
+    let args = args.join(" ");
+    println!("init: run-program {name} started");
+    // Hook for the crash service: once it exists, it watches the program's
+    // job here and its reports (and cores) are printed before `exited`.
+    let code = match run_program(job, image, name, &args, Vec::new(), None) {
+        Ok(code) => {
+            println!("init: run-program {name} exited with {code}");
+            code
+        }
+        Err(status) => {
+            println!("init: run-program {name} cannot start: {status:?}");
+            1
+        }
+    };
+    println!("init: guest clock {}", zx::clock_get_monotonic());
+    if code == 0 { 0 } else { 1 }
 }

@@ -8,6 +8,15 @@
 //! <N> passed, <M> failed
 //! ```
 //!
+//! preceded by one line naming the tests that will run, in order, so that a
+//! reader of the console can tell which test was running when the process
+//! died without a result line (a crash: `cargo xtask check` reports it
+//! FAILED):
+//!
+//! ```text
+//! running <K> tests: <name>, <name>, ...
+//! ```
+//!
 //! and [`run`] returns the exit code: 0 when every test passed, 1 otherwise.
 //! A test that panics is reported FAILED with the panic message, followed by
 //! the summary (the remaining tests count as not run), and the process
@@ -26,6 +35,7 @@
 //! ```
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// What a test returns: `Err(reason)` fails it.
@@ -117,8 +127,11 @@ static FAILED: AtomicUsize = AtomicUsize::new(0);
 /// one line each and the summary; returns the exit code (0: all passed).
 pub fn run(tests: &'static [Test], filter: Option<&str>) -> i64 {
     TESTS.call_once(|| tests);
+    let selected = |test: &&Test| filter.is_none_or(|f| test.name.contains(f));
+    let names: Vec<&str> = tests.iter().filter(selected).map(|t| t.name).collect();
+    crate::println!("running {} tests: {}", names.len(), names.join(", "));
     for (index, test) in tests.iter().enumerate() {
-        if filter.is_some_and(|f| !test.name.contains(f)) {
+        if !selected(&test) {
             continue;
         }
         CURRENT.store(index, Ordering::SeqCst);
