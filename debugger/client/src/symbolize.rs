@@ -206,7 +206,12 @@ mod tests {
     #[test]
     fn an_unreadable_file_is_an_error_and_exit_status_1() {
         for path in ["/nonexistent/elf", "/proc/self/cmdline"] {
-            let options = parse_args(&["--elf".into(), path.into(), "0x10".into()]).unwrap();
+            let options = Options {
+                elf: Some(path.into()),
+                demangle: true,
+                inputs: vec!["0x10".into()],
+                ..Options::default()
+            };
             let (mut out, mut err) = (Vec::new(), Vec::new());
             let code = run(&options, &mut &b""[..], &mut out, &mut err).unwrap();
             assert_eq!(code, 1, "{path}");
