@@ -281,7 +281,8 @@ fn parse_host_tests(output: &str, errors: &[String]) -> Vec<Suite> {
         };
         match verdict.trim() {
             "ok" => suite.cases.push(Case::passed(name)),
-            "ignored" => {}
+            // `ignored`, or `ignored, REASON` for `#[ignore = "REASON"]`.
+            verdict if verdict == "ignored" || verdict.starts_with("ignored, ") => {}
             _ => {
                 let tail = failure_output(output, name);
                 suite
@@ -427,5 +428,15 @@ mod tests {
         assert_eq!((suites[0].passed(), suites[0].failed()), (1, 1));
         assert!(suites[0].cases[1].console_tail.contains("boom"));
         assert_eq!(suites[1].name(), "host/spinel_abi (doc)");
+    }
+
+    #[test]
+    fn ignored_tests_with_a_reason_are_not_failures() {
+        let errors = ["     Running tests/bench.rs (target/debug/deps/bench-0123abcd)".to_string()];
+        let output = "\nrunning 2 tests\ntest slow ... ignored, a benchmark: run with --ignored\n\
+                      test quick ... ok\n";
+        let suites = parse_host_tests(output, &errors);
+        assert_eq!(suites.len(), 1);
+        assert_eq!((suites[0].passed(), suites[0].failed()), (1, 0));
     }
 }
