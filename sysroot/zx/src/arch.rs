@@ -208,6 +208,13 @@ pub const REGISTER_LAYOUT: RegisterLayout = crate::abi::thread::x86_64::LAYOUT;
 #[cfg(target_arch = "aarch64")]
 pub const REGISTER_LAYOUT: RegisterLayout = crate::abi::thread::aarch64::LAYOUT;
 
+/// Bytes of `THREAD_STATE_FP_REGS` on this architecture (the FXSAVE image;
+/// arm64's `user_fpsimd_state`).
+#[cfg(target_arch = "x86_64")]
+pub const FP_REGS_SIZE: usize = crate::abi::thread::FP_REGS_SIZE_X86_64;
+#[cfg(target_arch = "aarch64")]
+pub const FP_REGS_SIZE: usize = crate::abi::thread::FP_REGS_SIZE_AARCH64;
+
 const IS_X86: bool = cfg!(target_arch = "x86_64");
 const IS_ARM: bool = cfg!(target_arch = "aarch64");
 
