@@ -684,3 +684,35 @@ fn next_effect_agrees_with_take_effects() {
         }
     }
 }
+
+#[test]
+fn process_maps_rule_checks_handle_rights_type_and_life() {
+    let mut w = World::new();
+    let p = w.spawn(w.root_h);
+    assert_eq!(w.k.sys_process_maps(w.sup, p.ph), Ok(p.pid));
+    assert_eq!(
+        w.k.sys_process_maps(w.sup, HandleValue(0x7ead_beef)),
+        Err(Status::BAD_HANDLE)
+    );
+    assert_eq!(w.k.sys_process_maps(w.sup, p.th), Err(Status::WRONG_TYPE));
+    let weak =
+        w.k.sys_handle_duplicate(
+            w.sup,
+            p.ph,
+            Rights::DEFAULT_PROCESS.difference(Rights::INSPECT),
+        )
+        .unwrap();
+    assert_eq!(
+        w.k.sys_process_maps(w.sup, weak),
+        Err(Status::ACCESS_DENIED)
+    );
+    // The generic path does not answer it with one record.
+    assert_eq!(
+        w.k.sys_object_get_info(w.sup, p.ph, INFO_PROCESS_MAPS, &mut [0; 256]),
+        Err(Status::NOT_SUPPORTED)
+    );
+    w.k.sys_task_kill(w.sup, p.ph).unwrap();
+    w.effects();
+    assert_eq!(w.k.sys_process_maps(w.sup, p.ph), Err(Status::BAD_STATE));
+    w.invariants();
+}

@@ -17,7 +17,8 @@ use spinel_rt::test::{Test, TestResult};
 use spinel_rt::zx::abi::bootstrap::{
     TAG_BOOT_IMAGE, TAG_JOB, TAG_PROCESS_SELF, TAG_USER, TAG_VMAR_ROOT,
 };
-use spinel_rt::zx::abi::vm::{VM_PERM_READ, VM_PERM_WRITE};
+use spinel_rt::zx::abi::info::{INFO_MAPS_TYPE_MAPPING, INFO_PROCESS_MAPS, InfoMapsEntry};
+use spinel_rt::zx::abi::vm::{VM_PERM_EXECUTE, VM_PERM_READ, VM_PERM_WRITE};
 use spinel_rt::zx::{
     self, HandleBased, Job, ObjectCalls, Port, Process, Rights, Signals, Status, Thread, Vmar, Vmo,
 };
@@ -107,6 +108,10 @@ const TESTS: &[Test] = &[
     Test::new(
         "vm_demand_paging_of_a_large_mapping",
         demand_paging_of_a_large_mapping,
+    ),
+    Test::new(
+        "vm_process_maps_list_the_mappings",
+        process_maps_list_the_mappings,
     ),
     Test::new("task_kill_a_spinning_process", kill_a_spinning_process),
     Test::new(
@@ -380,6 +385,86 @@ fn demand_paging_of_a_large_mapping() -> TestResult {
         "the VMO sees writes made through the mapping"
     );
     check!(fixture().vmar.unmap(address, SIZE))?;
+    Ok(())
+}
+
+/// The mappings of `process` with `base` in `[low, high)`, by
+/// `INFO_PROCESS_MAPS` (the whole list first, in address order).
+fn maps_in(process: &Process, low: u64, high: u64) -> Result<Vec<InfoMapsEntry>, String> {
+    let count = check!(process.maps_count())?;
+    let mut buffer = vec![0u8; (count + 4) * InfoMapsEntry::SIZE];
+    let maps = check!(process.maps(&mut buffer))?;
+    ensure_eq!((maps.actual, maps.avail), (count, count));
+    let all: Vec<InfoMapsEntry> = maps.collect();
+    ensure!(
+        all.windows(2).all(|p| p[0].base + p[0].size <= p[1].base),
+        "not in address order"
+    );
+    Ok(all
+        .into_iter()
+        .filter(|m| m.base >= low && m.base < high)
+        .collect())
+}
+
+/// A process maps a few VMOs (named, partly written, one protected) and
+/// reads its own mappings back; a too-small buffer is not an error.
+fn process_maps_list_the_mappings() -> TestResult {
+    let (vmar, process) = (&fixture().vmar, &fixture().process);
+    let heap = check!(Vmo::create(4 * 4096))?;
+    check!(heap.set_name(b"maps-heap"))?;
+    check!(heap.write(b"committed", 4096))?;
+    let code = check!(Vmo::create(4096))?;
+    let rw = VM_PERM_READ | VM_PERM_WRITE;
+    let at = check!(vmar.map(rw, 0, &heap, 0, 4 * 4096))?;
+    let code_at = check!(vmar.map(VM_PERM_READ | VM_PERM_EXECUTE, 0, &code, 0, 4096))?;
+    check!(vmar.protect(VM_PERM_READ, at + 3 * 4096, 4096))?;
+    let heap_koid = check!(heap.koid())?;
+    let mine = maps_in(process, at, at + 4 * 4096)?;
+    let summary: Vec<_> = mine
+        .iter()
+        .map(|m| {
+            (
+                m.base - at,
+                m.size,
+                m.mmu_flags,
+                m.vmo_offset,
+                m.committed_bytes,
+            )
+        })
+        .collect();
+    ensure_eq!(
+        summary,
+        vec![
+            (0, 3 * 4096, rw, 0, 4096),
+            (3 * 4096, 4096, VM_PERM_READ, 3 * 4096, 0)
+        ]
+    );
+    for m in &mine {
+        ensure_eq!(m.name_bytes(), b"maps-heap");
+        ensure_eq!(
+            (m.vmo_koid, m.depth, m.kind),
+            (heap_koid, 1, INFO_MAPS_TYPE_MAPPING)
+        );
+    }
+    let code_maps = maps_in(process, code_at, code_at + 1)?;
+    ensure_eq!(code_maps.len(), 1);
+    ensure_eq!(code_maps[0].mmu_flags, VM_PERM_READ | VM_PERM_EXECUTE);
+    ensure_eq!(code_maps[0].name_bytes(), b"");
+    // One record's room: one record, every mapping counted.
+    let mut one = [0u8; InfoMapsEntry::SIZE + 10];
+    let maps = check!(process.maps(&mut one))?;
+    ensure_eq!(maps.actual, 1);
+    ensure!(maps.avail >= 4, "avail {}", maps.avail);
+    check!(vmar.unmap(at, 4 * 4096))?;
+    check!(vmar.unmap(code_at, 4096))?;
+    ensure_eq!(maps_in(process, at, at + 4 * 4096)?.len(), 0);
+    // A thread is not a process.
+    let thread = check!(thread(spin_thread, 0))?;
+    ensure_eq!(
+        zx::object::object_get_info(thread.raw(), INFO_PROCESS_MAPS, &mut []).map(|_| ()),
+        Err(Status::WRONG_TYPE)
+    );
+    check!(thread.kill())?;
     Ok(())
 }
 
