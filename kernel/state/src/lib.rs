@@ -40,7 +40,9 @@ use spinel_hal_api::AddressSpace;
 use spinel_object::{Config, IntMap, Kernel};
 use spinel_vm::{PhysicalMemory, VmSpace};
 
-/// Devices the system calls reach, implemented by the kernel glue.
+/// Devices the system calls reach, implemented by the kernel glue: what
+/// the glue owns and calls need, the FP/SIMD registers of stopped threads
+/// included (the object layer rules on them, the HAL context holds them).
 pub trait Devices: Sync {
     /// `debug_write`: the kernel console.
     fn console_write(&self, bytes: &[u8]);

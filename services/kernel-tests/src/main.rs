@@ -158,32 +158,37 @@ fn spinning_process_does_not_starve_others() -> TestResult {
 
 /// A thread of this process running `entry(arg)` on a fresh stack.
 fn thread(entry: extern "C" fn(u64, u64) -> !, arg: u64) -> Result<Thread, Status> {
-    let (thread, start) = new_thread(entry, arg)?;
-    start(&thread)?;
-    Ok(thread)
+    new_thread(entry, arg)?.start()
 }
 
-/// A thread of this process, not started yet, and how to start it running
-/// `entry(arg)` on a fresh stack.
-fn new_thread(
-    entry: extern "C" fn(u64, u64) -> !,
+/// A thread of this process, not started yet, and where it will start.
+struct NewThread {
+    thread: Thread,
+    pc: u64,
+    sp: u64,
     arg: u64,
-) -> Result<(Thread, impl FnOnce(&Thread) -> Result<(), Status>), Status> {
+}
+
+impl NewThread {
+    fn start(self) -> Result<Thread, Status> {
+        self.thread.start(self.pc, self.sp, self.arg, 0)?;
+        Ok(self.thread)
+    }
+}
+
+/// A thread of this process that will run `entry(arg)` on a fresh stack.
+fn new_thread(entry: extern "C" fn(u64, u64) -> !, arg: u64) -> Result<NewThread, Status> {
     const STACK: u64 = 64 * 1024;
     let stack = Vmo::create(STACK)?;
     let base = fixture()
         .vmar
         .map(VM_PERM_READ | VM_PERM_WRITE, 0, &stack, 0, STACK)?;
-    let thread = fixture().process.create_thread(b"worker")?;
-    let start = move |thread: &Thread| {
-        thread.start(
-            entry as *const () as u64,
-            zx::arch::initial_stack_pointer(base + STACK),
-            arg,
-            0,
-        )
-    };
-    Ok((thread, start))
+    Ok(NewThread {
+        thread: fixture().process.create_thread(b"worker")?,
+        pc: entry as *const () as u64,
+        sp: zx::arch::initial_stack_pointer(base + STACK),
+        arg,
+    })
 }
 
 extern "C" fn spin_thread(_: u64, _: u64) -> ! {
@@ -524,12 +529,11 @@ fn fp_registers_read_and_written_by_a_handler() -> TestResult {
     const ROUND: u128 = 0x5a5a_0000_0000_0000_0000_0000_0000_a5a5;
     let size = zx::arch::FP_REGS_SIZE;
     let mut workers = Vec::new();
-    for slot in 0..FP_SLOTS.len() {
-        *FP_SLOTS[slot].lock() = core::array::from_fn(|r| fp_value(slot, r, 0));
-        let (thread, start) = check!(new_thread(fp_thread, slot as u64))?;
-        let channel = check!(thread.create_exception_channel(0))?;
-        check!(start(&thread))?;
-        workers.push((thread, channel));
+    for (slot, values) in FP_SLOTS.iter().enumerate() {
+        *values.lock() = core::array::from_fn(|r| fp_value(slot, r, 0));
+        let new = check!(new_thread(fp_thread, slot as u64))?;
+        let channel = check!(new.thread.create_exception_channel(0))?;
+        workers.push((check!(new.start())?, channel));
     }
     let mut stops = Vec::new();
     for (slot, (thread, channel)) in workers.iter().enumerate() {
