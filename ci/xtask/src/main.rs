@@ -19,9 +19,12 @@ mod bench;
 mod cargo;
 mod cli;
 mod debugger;
+mod guest_dump;
 mod profile;
 mod provision;
 mod qemu;
+mod qmp;
+mod tools;
 
 use std::process::ExitCode;
 
@@ -141,6 +144,7 @@ fn cmd_test(options: &Options) -> Result<(), String> {
     provision::ensure_targets(&options.arches)?;
     if options.guest_tests {
         provision::ensure_qemu(&options.arches)?;
+        provision::ensure_debug_tools()?;
     }
     let mut rows: Vec<(String, usize, usize)> = Vec::new();
     if options.lint {
@@ -162,6 +166,12 @@ fn cmd_test(options: &Options) -> Result<(), String> {
                 .is_none_or(|filter| "debugger".contains(filter) || filter.contains("debugger"))
             {
                 let (p, f) = debugger::e2e(arch, options)?;
+                passed += p;
+                failed += f;
+            }
+            // Kernel panics and hangs: markup, marker, whole-machine cores.
+            if guest_dump::selected(options.filter.as_deref()) {
+                let (p, f) = guest_dump::e2e(arch, options)?;
                 passed += p;
                 failed += f;
             }
