@@ -32,7 +32,7 @@ const KEEP_CORES: usize = 4;
 const QMP_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Seconds the hang test lets its guest run before it counts as hung.
-const HANG_TEST_SECONDS: u64 = 20;
+const HANG_TEST_SECONDS: u64 = 15;
 
 /// Whether a complete console line starts with the panic marker.
 pub fn panicked(console: &str) -> bool {
