@@ -101,7 +101,8 @@ enum Subcommands {
     /// wall time; exit status 1 when anything failed.
     Check(CheckArgs),
     /// Install what the other commands need (rustup targets, QEMU, the
-    /// aarch64 cross gcc and qemu-user for the symbolizer's tests); as root.
+    /// aarch64 cross gcc and qemu-user for the symbolizer's tests,
+    /// gdb-multiarch, lldb-19 and llvm-19 for crash dumps); as root.
     Setup {
         #[command(flatten)]
         arch: ArchAll,

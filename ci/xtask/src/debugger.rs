@@ -88,7 +88,7 @@ pub fn run(arch: Arch, options: &Options) -> Result<(), String> {
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
             break Some(status);
         }
-        if running.exited().is_some() {
+        if running.exited().is_some() || running.panicked() {
             let _ = child.kill();
             let _ = child.wait();
             break None;

@@ -22,12 +22,15 @@ mod check_e2e;
 mod cli;
 mod console;
 mod debugger;
+mod guest_dump;
 mod new;
 mod profile;
 mod provision;
 mod qemu;
+mod qmp;
 mod results;
 mod testing;
+mod tools;
 
 use std::process::ExitCode;
 

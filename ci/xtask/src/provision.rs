@@ -1,4 +1,6 @@
-//! Provisioning a fresh machine: the rustup targets and QEMU.
+//! Provisioning a fresh machine: the rustup targets, QEMU, the aarch64
+//! cross tools and the debugging tools of `tools.rs` (gdb-multiarch,
+//! lldb-19, llvm-19).
 //!
 //! Each `ensure_*` either makes the tool available or stops with a message
 //! naming the one command that fixes it.
@@ -103,14 +105,47 @@ pub fn ensure_qemu(arches: &[Arch]) -> Result<(), String> {
 }
 
 pub fn ensure_gdb() -> Result<(), String> {
-    if succeeds("gdb-multiarch", &["--version"]) {
+    if crate::tools::find(&crate::tools::GDB).is_some() {
+        return Ok(());
+    }
+    ensure_debug_tools()
+}
+
+/// Make sure the debugging tools of `tools.rs` (gdb-multiarch, lldb 19,
+/// llvm-symbolizer and llvm-readelf 19) are installed, installing their
+/// Debian packages when we are root on a Debian machine; otherwise stop
+/// naming the one command that fixes it. The crash dumps' tests need them.
+pub fn ensure_debug_tools() -> Result<(), String> {
+    let missing = crate::tools::missing_packages();
+    if missing.is_empty() {
         return Ok(());
     }
     if is_root() && Path::new("/usr/bin/apt-get").exists() {
-        apt(&["install", "-y", "gdb-multiarch"])?;
+        println!(
+            "xtask: installing {} (gdb, lldb and llvm-symbolizer for crash dumps)",
+            missing.join(" ")
+        );
+        install_packages(&missing)?;
+        if crate::tools::missing_packages().is_empty() {
+            return Ok(());
+        }
+    }
+    let tools: Vec<&crate::tools::Tool> = crate::tools::ALL
+        .into_iter()
+        .filter(|tool| crate::tools::find(tool).is_none())
+        .collect();
+    Err(crate::tools::missing_message(&tools))
+}
+
+/// `apt-get install -y PACKAGES`, updating the lists once if it fails.
+fn install_packages(packages: &[&str]) -> Result<(), String> {
+    let mut args = vec!["install", "-y"];
+    args.extend(packages);
+    if apt(&args).is_ok() {
         return Ok(());
     }
-    Err("gdb-multiarch is missing; run as root: apt-get install -y gdb-multiarch".into())
+    apt(&["update"])?;
+    apt(&args)
 }
 
 /// The tools the symbolizer's host tests use to compare aarch64 C builds
@@ -224,6 +259,22 @@ pub fn setup(arches: &[Arch]) -> Result<(), String> {
         let mut args = vec!["install", "-y"];
         args.extend(&missing);
         apt(&args)?;
+    }
+    let missing = crate::tools::missing_packages();
+    if !missing.is_empty() {
+        if !is_root() {
+            return Err(format!(
+                "installing {} needs root: run `sudo cargo xtask setup` (or as root)",
+                missing.join(" ")
+            ));
+        }
+        install_packages(&missing)?;
+        if !crate::tools::missing_packages().is_empty() {
+            return Err(format!(
+                "apt-get installed {} but the tools are still missing",
+                missing.join(" ")
+            ));
+        }
     }
     println!("xtask: setup complete");
     Ok(())

@@ -104,12 +104,17 @@ pub enum Verdict {
     /// triple fault with -no-reboot, a QEMU error).
     Unexpected(Option<i32>),
     TimedOut,
+    /// The kernel printed its panic marker and halted (`guest_dump.rs`).
+    Panicked,
 }
 
 pub struct Outcome {
     pub verdict: Verdict,
     pub console: String,
     pub elapsed: Duration,
+    /// The whole-machine core taken when the kernel panicked or the guest
+    /// timed out (`guest_dump.rs`).
+    pub dump: Option<Result<crate::guest_dump::Dump, String>>,
 }
 
 impl Outcome {
@@ -125,6 +130,7 @@ impl Outcome {
                 "the guest hung and was killed after {:.0} s",
                 self.elapsed.as_secs_f64()
             ),
+            Verdict::Panicked => "the kernel panicked".to_string(),
         };
         let lines: Vec<&str> = self.console.lines().collect();
         let tail = &lines[lines.len().saturating_sub(25)..];
@@ -134,7 +140,16 @@ impl Outcome {
             text.push_str(line);
             text.push('\n');
         }
-        text.push_str(&symbolize_backtrace(&self.console, kernel));
+        if let Some(dump) = &self.dump {
+            text.push_str(&crate::guest_dump::report(dump, kernel));
+        }
+        match crate::guest_dump::symbolize(&self.console, kernel) {
+            Ok(symbolized) => {
+                text.push_str("the panic, symbolized:\n");
+                text.push_str(&symbolized);
+            }
+            Err(_) => text.push_str(&symbolize_backtrace(&self.console, kernel)),
+        }
         text
     }
 }
@@ -143,6 +158,9 @@ impl Outcome {
 /// With `live`, the console is echoed as it arrives (and stdin passed in).
 pub fn run(guest: &Guest<'_>, timeout_s: u64, live: bool) -> Result<Outcome, String> {
     let mut command = command(guest);
+    // QMP, for a whole-machine core when the kernel panics or hangs.
+    let socket = crate::qmp::socket_path();
+    command.args(crate::qmp::qemu_args(&socket));
     command.stdout(Stdio::piped()).stderr(Stdio::inherit());
     command.stdin(if live {
         Stdio::inherit()
@@ -157,6 +175,7 @@ pub fn run(guest: &Guest<'_>, timeout_s: u64, live: bool) -> Result<Outcome, Str
     let echo = if live { Echo::Stdout } else { Echo::Quiet };
     let reader = read_console(&mut child, console.clone(), echo_sink(&echo)?);
     let timeout = Duration::from_secs(timeout_s);
+    let (mut panicked, mut dump) = (false, None);
     let status = loop {
         if let Some(status) = child
             .try_wait()
@@ -164,16 +183,21 @@ pub fn run(guest: &Guest<'_>, timeout_s: u64, live: bool) -> Result<Outcome, Str
         {
             break Some(status);
         }
-        if started.elapsed() > timeout {
+        panicked = crate::guest_dump::panicked(&lossy(&console));
+        if panicked || started.elapsed() > timeout {
+            // Dump the machine first (the kernel halted, or hangs), then end it.
+            dump = Some(crate::guest_dump::save(guest.kernel, &socket));
             let _ = child.kill();
             let _ = child.wait();
             break None;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
+    let _ = std::fs::remove_file(&socket);
     let _ = reader.join();
     let console = String::from_utf8_lossy(&console.lock().expect("console lock")).replace('\r', "");
     let verdict = match status {
+        None if panicked => Verdict::Panicked,
         None => Verdict::TimedOut,
         Some(status) => match status.code() {
             Some(EXIT_SUCCESS) => Verdict::Success,
@@ -185,7 +209,13 @@ pub fn run(guest: &Guest<'_>, timeout_s: u64, live: bool) -> Result<Outcome, Str
         verdict,
         console,
         elapsed: started.elapsed(),
+        dump,
     })
+}
+
+/// The console so far, as text.
+fn lossy(console: &Mutex<Vec<u8>>) -> String {
+    String::from_utf8_lossy(&console.lock().expect("console lock")).into_owned()
 }
 
 /// Where a background guest's console goes.
@@ -201,6 +231,9 @@ pub enum Echo {
 /// A guest running in the background, its console collected.
 pub struct Running {
     child: Child,
+    /// QEMU's QMP socket and the kernel, for a core if the kernel panics.
+    qmp: std::path::PathBuf,
+    kernel: std::path::PathBuf,
     console: Arc<Mutex<Vec<u8>>>,
     reader: Option<std::thread::JoinHandle<()>>,
 }
@@ -220,7 +253,7 @@ impl Running {
             if self.console().contains(text) {
                 return true;
             }
-            if self.exited().is_some() {
+            if self.exited().is_some() || self.panicked() {
                 return self.console().contains(text);
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -233,13 +266,28 @@ impl Running {
         self.child.try_wait().ok().flatten()
     }
 
-    /// Stop QEMU (if still running) and return the whole console.
+    /// Whether the kernel panicked (and halted, QEMU still running).
+    pub fn panicked(&self) -> bool {
+        crate::guest_dump::panicked(&self.console())
+    }
+
+    /// Stop QEMU (if still running) and return the whole console. A kernel
+    /// that panicked is dumped first, the core and its symbolized
+    /// backtrace reported on stdout.
     pub fn stop(mut self) -> String {
+        if self.exited().is_none() && self.panicked() {
+            let dump = crate::guest_dump::save(&self.kernel, &self.qmp);
+            print!("{}", crate::guest_dump::report(&dump, &self.kernel));
+            if let Ok(text) = crate::guest_dump::symbolize(&self.console(), &self.kernel) {
+                print!("the panic, symbolized:\n{text}");
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
+        let _ = std::fs::remove_file(&self.qmp);
         self.console()
     }
 }
@@ -247,6 +295,8 @@ impl Running {
 /// Boot in the background, collecting the console (and echoing it).
 pub fn spawn(guest: &Guest<'_>, echo: Echo) -> Result<Running, String> {
     let mut command = command(guest);
+    let qmp = crate::qmp::socket_path();
+    command.args(crate::qmp::qemu_args(&qmp));
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -258,6 +308,8 @@ pub fn spawn(guest: &Guest<'_>, echo: Echo) -> Result<Running, String> {
     let reader = read_console(&mut child, console.clone(), echo_sink(&echo)?);
     Ok(Running {
         child,
+        qmp,
+        kernel: guest.kernel.to_path_buf(),
         console,
         reader: Some(reader),
     })
@@ -340,7 +392,7 @@ pub fn gdb_command(arch: Arch, kernel: &Path, port: u16) -> Vec<String> {
         Arch::Aarch64 => "aarch64",
     };
     vec![
-        "gdb-multiarch".into(),
+        crate::tools::gdb().unwrap_or_else(|_| "gdb-multiarch".into()),
         "-q".into(),
         kernel.display().to_string(),
         "-ex".into(),
@@ -386,7 +438,10 @@ fn symbolize_backtrace(console: &str, kernel: &Path) -> String {
     if addresses.is_empty() {
         return String::new();
     }
-    let Ok(out) = Command::new("llvm-symbolizer")
+    let Ok(symbolizer) = crate::tools::llvm_symbolizer() else {
+        return String::new();
+    };
+    let Ok(out) = Command::new(symbolizer)
         .arg(format!("--obj={}", kernel.display()))
         .arg("--inlining")
         .args(&addresses)

@@ -15,7 +15,7 @@
 
 use crate::console::{self, Ending};
 use crate::results::{Case, Report, Suite};
-use crate::{Arch, Options, cargo, check_e2e, debugger, provision, qemu};
+use crate::{Arch, Options, cargo, check_e2e, debugger, guest_dump, provision, qemu};
 
 /// `cargo xtask test`.
 pub fn run(options: &Options) -> Result<(), String> {
@@ -23,6 +23,7 @@ pub fn run(options: &Options) -> Result<(), String> {
     provision::ensure_targets(&options.arches)?;
     if options.guest_tests {
         provision::ensure_qemu(&options.arches)?;
+        provision::ensure_debug_tools()?;
     }
     let mut report = Report {
         name: "test".into(),
@@ -43,6 +44,10 @@ pub fn run(options: &Options) -> Result<(), String> {
             }
             if selected(options, "check") {
                 report.suites.push(check_e2e::run(arch, options)?);
+            }
+            // Kernel panics and hangs: markup, marker, whole-machine cores.
+            if guest_dump::selected(options.filter.as_deref()) {
+                report.suites.push(guest_dump::e2e(arch, options)?);
             }
         }
     }

@@ -121,4 +121,11 @@ impl Platform for Aarch64 {
     fn power_off(code: ExitCode) -> ! {
         power::off(code)
     }
+
+    fn halt() -> ! {
+        crate::cpu::disable_interrupts();
+        loop {
+            aarch64_cpu::asm::wfi();
+        }
+    }
 }

@@ -181,6 +181,12 @@ pub trait Platform {
 
     /// Stop the machine, QEMU exiting with `code.host_status()`.
     fn power_off(code: ExitCode) -> !;
+
+    /// Stop this CPU for good with interrupts off, leaving the machine (and
+    /// QEMU) running: the panic path's end, so that the host can take a
+    /// whole-machine dump before it ends QEMU. The CPU sleeps (`hlt` /
+    /// `wfi`) rather than spins.
+    fn halt() -> !;
 }
 
 /// The unmapped address that [`Platform::user_test_blob`] reads after its

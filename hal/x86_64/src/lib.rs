@@ -135,4 +135,11 @@ impl Platform for X86_64 {
     fn power_off(code: ExitCode) -> ! {
         power_off(code)
     }
+
+    fn halt() -> ! {
+        loop {
+            interrupts::disable();
+            hlt();
+        }
+    }
 }

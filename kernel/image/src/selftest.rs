@@ -55,6 +55,33 @@ const TESTS: &[Test] = &[
     ("user_mode_syscall_then_page_fault", user_syscall_then_fault),
 ];
 
+/// `panic-test` or `hang-test` on the kernel command line: panic, or hang
+/// with interrupts off, on purpose, so that `cargo xtask test` can check the
+/// panic markup, the whole-machine dump and the hang report. Nothing but the
+/// command line (set by the host) reaches these.
+pub fn crash_on_purpose(cmdline: &str) {
+    for word in cmdline.split_ascii_whitespace() {
+        match word {
+            "panic-test" => deliberate_panic(),
+            "hang-test" => deliberate_hang(),
+            _ => {}
+        }
+    }
+}
+
+/// Never inlined: the host's test looks for this function's name in the
+/// symbolized backtrace.
+#[inline(never)]
+fn deliberate_panic() -> ! {
+    panic!("deliberate panic (panic-test on the kernel command line)")
+}
+
+#[inline(never)]
+fn deliberate_hang() -> ! {
+    println!("[kernel] hang-test: hanging on purpose, interrupts off");
+    Arch::halt()
+}
+
 /// Run the tests whose name contains `filter` (all when `None`); returns the
 /// number that failed.
 pub fn run_all(filter: Option<&str>) -> usize {
