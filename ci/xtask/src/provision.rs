@@ -153,6 +153,8 @@ fn install_packages(packages: &[&str]) -> Result<(), String> {
 /// SKIPPED without them): (program, Debian package).
 const CROSS_TOOLS: &[(&str, &str)] = &[
     ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
+    ("aarch64-linux-gnu-g++", "g++-aarch64-linux-gnu"),
+    ("g++", "g++"),
     ("qemu-aarch64", "qemu-user"),
 ];
 
@@ -175,7 +177,7 @@ pub fn ensure_cross_tools() {
     }
     if is_root() && Path::new("/usr/bin/apt-get").exists() {
         println!(
-            "xtask: installing {} (the symbolizer's aarch64 comparisons)",
+            "xtask: installing {} (the symbolizer's C, C++ and aarch64 comparisons)",
             missing.join(" ")
         );
         let mut args = vec!["install", "-y"];
@@ -188,7 +190,7 @@ pub fn ensure_cross_tools() {
         }
     }
     println!(
-        "xtask: note: {} missing: the symbolizer's aarch64 C comparisons will be SKIPPED; \
+        "xtask: note: {} missing: the symbolizer's C++ or aarch64 comparisons will be SKIPPED; \
          run as root: cargo xtask setup (or apt-get install -y {})",
         missing.join(" and "),
         missing.join(" ")
