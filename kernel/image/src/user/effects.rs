@@ -25,8 +25,8 @@ use crate::sched;
 use core::sync::atomic::Ordering;
 use spinel_abi::Koid;
 use spinel_hal_api::{ExitCode, Platform, UserContext as _};
-use spinel_object::{Effect, RunEntry};
 use spinel_kernel_state::KernelState;
+use spinel_object::{Effect, RunEntry};
 
 /// Whose registers the object layer already holds, as they are in the
 /// thread's context, when [`apply`] starts: [`RegistersSaved::NONE`], or

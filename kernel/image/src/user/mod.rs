@@ -43,8 +43,8 @@ use effects::RegistersSaved;
 use locks::ContextLock;
 use spinel_abi::Koid;
 use spinel_hal_api::Platform;
-use spinel_object::{Config, IntMap};
 use spinel_kernel_state::{Devices, KernelState};
+use spinel_object::{Config, IntMap};
 
 /// Every live user thread, by koid.
 static THREADS: spin::Mutex<IntMap<Arc<UserThread>>> = spin::Mutex::new(IntMap::new());

@@ -26,7 +26,7 @@ use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, Ordering};
 use spinel_abi::{Koid, Status};
 use spinel_hal_api::{TrapKind, TrapRecord, UserContext as _, UserExit};
-use spinel_kernel_state::{Outcome, KernelState};
+use spinel_kernel_state::{KernelState, Outcome};
 use spinel_vm::Access;
 
 /// Give a thread the object layer starts its kernel side: a context with
