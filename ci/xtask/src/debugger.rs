@@ -46,6 +46,7 @@ pub fn run(arch: Arch, options: &Options) -> Result<(), String> {
         extra: &options.extra,
         gdb: None,
         link: qemu::Link::Tcp(port),
+        crashes: None,
     };
     let mut running = qemu::spawn(&guest, echo)?;
     if !running.wait_for_console(AGENT_READY, AGENT_READY_TIMEOUT) {
@@ -825,6 +826,7 @@ pub fn e2e(arch: Arch, options: &Options) -> Result<(usize, usize), String> {
         extra: &[],
         gdb: None,
         link: qemu::Link::Tcp(port),
+        crashes: None,
     };
     let echo = if options.verbose {
         qemu::Echo::Stdout

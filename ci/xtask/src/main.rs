@@ -18,6 +18,8 @@
 mod bench;
 mod cargo;
 mod cli;
+mod crash;
+mod crash_files;
 mod debugger;
 mod profile;
 mod provision;
@@ -165,6 +167,16 @@ fn cmd_test(options: &Options) -> Result<(), String> {
                 passed += p;
                 failed += f;
             }
+            // The crash path end to end: dumps judged by stock tools.
+            if options
+                .filter
+                .as_deref()
+                .is_none_or(|filter| "crash".contains(filter) || filter.contains("crash"))
+            {
+                let (p, f) = crash::e2e(arch, options)?;
+                passed += p;
+                failed += f;
+            }
             rows.push((arch.name().into(), passed, failed));
         }
     }
@@ -197,6 +209,7 @@ fn guest_suite(arch: Arch, options: &Options) -> Result<(usize, usize), String> 
         extra: &[],
         gdb: None,
         link: qemu::Link::Null,
+        crashes: None,
     };
     let outcome = qemu::run(&spec, options.timeout, options.verbose)?;
     let report = qemu::TestReport::parse(&outcome.console);
@@ -236,6 +249,7 @@ fn cmd_gdb(options: &Options) -> Result<(), String> {
         extra: &options.extra,
         gdb: Some(options.gdb_port),
         link: qemu::Link::Null,
+        crashes: None,
     };
     if options.launch_gdb {
         provision::ensure_gdb()?;
