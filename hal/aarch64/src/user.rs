@@ -47,6 +47,18 @@ const _: () = {
     assert!(offset_of!(UserRegisters, v) == 320);
 };
 
+/// The FP/SIMD state image (`user_fpsimd_state`): v0..v31 from 0, FPSR at
+/// 512, FPCR at 516, 8 zero bytes.
+const FP_STATE_SIZE: usize = 528;
+const FP_FPSR: usize = 512;
+const FP_FPCR: usize = 516;
+/// FPSR bits that exist: the cumulative flags IOC..IXC, IDC, QC and NZCV.
+const FPSR_WRITABLE: u32 = 0xf800_009f;
+/// FPCR bits that exist in ARMv8.2: the trap enables IOE..IXE and IDE,
+/// Len, Stride, RMode, FZ, DN, AHP, FZ16. Anything else is refused rather
+/// than handed to `msr fpcr` (RES0 bits must stay 0).
+const FPCR_WRITABLE: u32 = 0x07ff_9f00;
+
 /// General-register slots: x0-x30, sp, pc, pstate, tpidr.
 const SLOTS: usize = 35;
 
@@ -473,5 +485,39 @@ impl spinel_hal_api::UserContext for UserContext {
         } else {
             self.registers.pstate &= !PSTATE_SS;
         }
+    }
+
+    /// Linux's `user_fpsimd_state`: v0..v31, FPSR, FPCR, 8 zero bytes.
+    const FP_STATE_SIZE: usize = FP_STATE_SIZE;
+
+    fn read_fp_state(&self, out: &mut [u8]) {
+        let r = &self.registers;
+        for (chunk, v) in out[..FP_FPSR].chunks_exact_mut(16).zip(r.v.iter()) {
+            chunk.copy_from_slice(&v.to_le_bytes());
+        }
+        out[FP_FPSR..FP_FPSR + 4].copy_from_slice(&(r.fpsr as u32).to_le_bytes());
+        out[FP_FPCR..FP_FPCR + 4].copy_from_slice(&(r.fpcr as u32).to_le_bytes());
+        out[FP_FPCR + 4..FP_STATE_SIZE].fill(0);
+    }
+
+    fn write_fp_state(&mut self, data: &[u8]) -> bool {
+        if data.len() != FP_STATE_SIZE {
+            return false;
+        }
+        let word =
+            |at: usize| u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]);
+        let (fpsr, fpcr) = (word(FP_FPSR), word(FP_FPCR));
+        if fpsr & !FPSR_WRITABLE != 0 || fpcr & !FPCR_WRITABLE != 0 {
+            return false;
+        }
+        let r = &mut self.registers;
+        for (v, chunk) in r.v.iter_mut().zip(data[..FP_FPSR].chunks_exact(16)) {
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(chunk);
+            *v = u128::from_le_bytes(bytes);
+        }
+        r.fpsr = u64::from(fpsr);
+        r.fpcr = u64::from(fpcr);
+        true
     }
 }

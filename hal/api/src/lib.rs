@@ -276,6 +276,21 @@ pub trait UserContext: Clone + Default {
     /// (x86_64: RFLAGS.TF, #DB; aarch64: SPSR.SS with MDSCR_EL1.SS, a
     /// software-step exception). Takes effect at the next `run`.
     fn set_single_step(&mut self, on: bool);
+
+    /// Bytes of the FP/SIMD state image: Linux's `NT_FPREGSET` layout
+    /// (x86_64: the 512-byte FXSAVE image; aarch64: `user_fpsimd_state`,
+    /// v0..v31, FPSR, FPCR, 8 zero bytes: 528).
+    const FP_STATE_SIZE: usize;
+    /// The FP/SIMD state as saved at the last return from user mode (or the
+    /// initial one), as that image, into `out[..FP_STATE_SIZE]` (`out` is at
+    /// least that long).
+    fn read_fp_state(&self, out: &mut [u8]);
+    /// Replace the FP/SIMD state from `data` (that image, exactly
+    /// `FP_STATE_SIZE` bytes); used from the next `run`. Returns false and
+    /// changes nothing when the length is wrong or a control register has
+    /// reserved bits set (the HAL never loads a value the CPU would fault
+    /// on in the kernel).
+    fn write_fp_state(&mut self, data: &[u8]) -> bool;
 }
 
 /// Saved state of a kernel thread for [`KernelContext::switch`].

@@ -38,15 +38,57 @@ const GENERAL_PROTECTION: u64 = 13;
 #[derive(Clone)]
 struct FpuState([u8; 512]);
 
+/// Offsets in the FXSAVE image.
+const FXSAVE_MXCSR: usize = 24;
+const FXSAVE_MXCSR_MASK: usize = 28;
+/// The MXCSR bits a CPU that stores MXCSR_MASK as 0 supports (Intel SDM
+/// 10.5.1.2: all but DAZ).
+const MXCSR_DEFAULT_MASK: u32 = 0xffbf;
+
+fn u32_at(image: &[u8], offset: usize) -> u32 {
+    u32::from_le_bytes([
+        image[offset],
+        image[offset + 1],
+        image[offset + 2],
+        image[offset + 3],
+    ])
+}
+
+impl FpuState {
+    /// The MXCSR bits this CPU accepts (FXRSTOR raises #GP for any other):
+    /// MXCSR_MASK as FXSAVE stored it, or the default mask when it stored 0
+    /// or the image has not been through FXSAVE yet.
+    fn mxcsr_mask(&self) -> u32 {
+        match u32_at(&self.0, FXSAVE_MXCSR_MASK) {
+            0 => MXCSR_DEFAULT_MASK,
+            mask => mask,
+        }
+    }
+
+    /// Take `data` (a 512-byte FXSAVE image) if its MXCSR is one this CPU
+    /// accepts; MXCSR_MASK stays as the CPU stored it (FXRSTOR ignores it).
+    fn replace(&mut self, data: &[u8]) -> bool {
+        let Ok(image) = <[u8; 512]>::try_from(data) else {
+            return false;
+        };
+        if u32_at(&image, FXSAVE_MXCSR) & !self.mxcsr_mask() != 0 {
+            return false;
+        }
+        let mask = u32_at(&self.0, FXSAVE_MXCSR_MASK);
+        self.0 = image;
+        self.0[FXSAVE_MXCSR_MASK..FXSAVE_MXCSR_MASK + 4].copy_from_slice(&mask.to_le_bytes());
+        true
+    }
+}
+
 impl Default for FpuState {
     /// The state after `finit` and with the default MXCSR: all floating
     /// point exceptions masked, round to nearest.
     fn default() -> Self {
         const FCW_OFFSET: usize = 0;
-        const MXCSR_OFFSET: usize = 24;
         let mut image = [0u8; 512];
         image[FCW_OFFSET..FCW_OFFSET + 2].copy_from_slice(&0x037fu16.to_le_bytes());
-        image[MXCSR_OFFSET..MXCSR_OFFSET + 4].copy_from_slice(&0x1f80u32.to_le_bytes());
+        image[FXSAVE_MXCSR..FXSAVE_MXCSR + 4].copy_from_slice(&0x1f80u32.to_le_bytes());
         Self(image)
     }
 }
@@ -359,6 +401,17 @@ impl spinel_hal_api::UserContext for UserContext {
         } else {
             self.frame.rflags &= !RFLAGS_TRAP;
         }
+    }
+
+    /// The FXSAVE image itself.
+    const FP_STATE_SIZE: usize = 512;
+
+    fn read_fp_state(&self, out: &mut [u8]) {
+        out[..Self::FP_STATE_SIZE].copy_from_slice(&self.fpu.0);
+    }
+
+    fn write_fp_state(&mut self, data: &[u8]) -> bool {
+        self.fpu.replace(data)
     }
 }
 

@@ -205,6 +205,10 @@ impl Kernel {
             let n = name.len().min(entry.name.len() - 1);
             entry.name = [0; spinel_abi::object::MAX_NAME_LEN];
             entry.name[..n].copy_from_slice(&name[..n]);
+            // A VMO keeps its name for the mappings that outlive its handles.
+            if let crate::object::Body::Vmo(vmo) = &entry.body {
+                vmo.set_name(&entry.name);
+            }
         }
     }
 

@@ -23,7 +23,10 @@ pub enum ResourceKind {
 impl Kernel {
     /// Put an existing VMO in the arena (the boot image, say); returns its koid.
     pub fn create_vmo_object(&mut self, vmo: Arc<Vmo>) -> Koid {
-        self.insert(Body::Vmo(vmo), Signals::NONE)
+        let label = vmo.clone();
+        let koid = self.insert(Body::Vmo(vmo), Signals::NONE);
+        label.set_koid(koid);
+        koid
     }
 
     /// A root VMAR object for `process`; returns its koid.

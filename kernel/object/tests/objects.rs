@@ -684,3 +684,91 @@ fn next_effect_agrees_with_take_effects() {
         }
     }
 }
+
+#[test]
+fn process_maps_rule_checks_handle_rights_type_and_life() {
+    let mut w = World::new();
+    let p = w.spawn(w.root_h);
+    assert_eq!(w.k.sys_process_maps(w.sup, p.ph), Ok(p.pid));
+    assert_eq!(
+        w.k.sys_process_maps(w.sup, HandleValue(0x7ead_beef)),
+        Err(Status::BAD_HANDLE)
+    );
+    assert_eq!(w.k.sys_process_maps(w.sup, p.th), Err(Status::WRONG_TYPE));
+    let weak =
+        w.k.sys_handle_duplicate(
+            w.sup,
+            p.ph,
+            Rights::DEFAULT_PROCESS.difference(Rights::INSPECT),
+        )
+        .unwrap();
+    assert_eq!(
+        w.k.sys_process_maps(w.sup, weak),
+        Err(Status::ACCESS_DENIED)
+    );
+    // The generic path does not answer it with one record.
+    assert_eq!(
+        w.k.sys_object_get_info(w.sup, p.ph, INFO_PROCESS_MAPS, &mut [0; 256]),
+        Err(Status::NOT_SUPPORTED)
+    );
+    w.k.sys_task_kill(w.sup, p.ph).unwrap();
+    w.effects();
+    assert_eq!(w.k.sys_process_maps(w.sup, p.ph), Err(Status::BAD_STATE));
+    w.invariants();
+}
+
+#[test]
+fn fp_state_rule_is_the_general_registers_rule() {
+    use spinel_hal_api::TrapKind;
+    let mut w = World::new();
+    let p = w.process(w.root_h);
+    let _channel = w.exception_channel(p.ph, 0);
+    w.start(&p);
+    for write in [false, true] {
+        assert_eq!(
+            w.k.sys_thread_fp_state(w.sup, p.th, write),
+            Err(Status::BAD_STATE),
+            "running"
+        );
+    }
+    w.fault(p.tid, TrapKind::UndefinedInstruction);
+    w.effects();
+    for write in [false, true] {
+        assert_eq!(w.k.sys_thread_fp_state(w.sup, p.th, write), Ok(p.tid));
+        assert_eq!(
+            w.k.sys_thread_fp_state(w.sup, HandleValue(0x7ead_beef), write),
+            Err(Status::BAD_HANDLE)
+        );
+        assert_eq!(
+            w.k.sys_thread_fp_state(w.sup, p.ph, write),
+            Err(Status::WRONG_TYPE)
+        );
+    }
+    let no_read =
+        w.k.sys_handle_duplicate(w.sup, p.th, Rights::DEFAULT_THREAD.difference(Rights::READ))
+            .unwrap();
+    assert_eq!(
+        w.k.sys_thread_fp_state(w.sup, no_read, false),
+        Err(Status::ACCESS_DENIED)
+    );
+    assert_eq!(w.k.sys_thread_fp_state(w.sup, no_read, true), Ok(p.tid));
+    let no_write =
+        w.k.sys_handle_duplicate(
+            w.sup,
+            p.th,
+            Rights::DEFAULT_THREAD.difference(Rights::WRITE),
+        )
+        .unwrap();
+    assert_eq!(
+        w.k.sys_thread_fp_state(w.sup, no_write, true),
+        Err(Status::ACCESS_DENIED)
+    );
+    // The object layer's own decoder still calls FP_REGS not its business.
+    assert_eq!(
+        w.k.sys_thread_read_state(w.sup, p.th, THREAD_STATE_FP_REGS_KIND, &mut [0; 600]),
+        Err(Status::NOT_SUPPORTED)
+    );
+    w.invariants();
+}
+
+const THREAD_STATE_FP_REGS_KIND: u32 = spinel_abi::thread::THREAD_STATE_FP_REGS;

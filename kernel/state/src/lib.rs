@@ -50,6 +50,17 @@ pub trait Devices: Sync {
     fn debug_link_read(&self, buffer: &mut [u8]) -> usize;
     /// Monotonic nanoseconds since boot.
     fn now_ns(&self) -> u64;
+    /// `thread_read_state(THREAD_STATE_FP_REGS)`: the FP/SIMD state of a
+    /// user thread the object layer has found stopped (it lives in the
+    /// thread's HAL context, which the glue owns; the object layer keeps
+    /// only general registers), in the arch's `NT_FPREGSET` layout, into
+    /// `out`. Returns the bytes written; BUFFER_TOO_SMALL when `out` is
+    /// short, BAD_STATE if the glue cannot reach the context now.
+    fn read_fp_registers(&self, thread: Koid, out: &mut [u8]) -> Result<usize, Status>;
+    /// `thread_write_state(THREAD_STATE_FP_REGS)`: replace that state,
+    /// used when the thread next runs. INVALID_ARGS for a wrong size or
+    /// reserved control bits (checked by the HAL; nothing is changed).
+    fn write_fp_registers(&self, thread: Koid, data: &[u8]) -> Result<(), Status>;
 }
 
 /// What became of a system call.

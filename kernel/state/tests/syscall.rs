@@ -16,7 +16,13 @@ use std::sync::Mutex;
 struct FakeDevices {
     console: Mutex<Vec<u8>>,
     link_out: Mutex<Vec<u8>>,
+    /// Each thread's FP/SIMD image, as the glue's HAL contexts keep them
+    /// (an x86_64 FXSAVE image here); a write's first byte 0xff stands for
+    /// a value the HAL refuses.
+    fp: Mutex<std::collections::HashMap<Koid, Vec<u8>>>,
 }
+
+const FP_SIZE: usize = spinel_abi::thread::FP_REGS_SIZE_X86_64;
 
 impl Devices for FakeDevices {
     fn console_write(&self, bytes: &[u8]) {
@@ -32,6 +38,22 @@ impl Devices for FakeDevices {
     }
     fn now_ns(&self) -> u64 {
         1_000
+    }
+    fn read_fp_registers(&self, thread: Koid, out: &mut [u8]) -> Result<usize, Status> {
+        let out = out.get_mut(..FP_SIZE).ok_or(Status::BUFFER_TOO_SMALL)?;
+        let fp = self.fp.lock().unwrap();
+        match fp.get(&thread) {
+            Some(image) => out.copy_from_slice(image),
+            None => out.fill(0),
+        }
+        Ok(FP_SIZE)
+    }
+    fn write_fp_registers(&self, thread: Koid, data: &[u8]) -> Result<(), Status> {
+        if data.len() != FP_SIZE || data[0] == 0xff {
+            return Err(Status::INVALID_ARGS);
+        }
+        self.fp.lock().unwrap().insert(thread, data.to_vec());
+        Ok(())
     }
 }
 
@@ -628,4 +650,378 @@ fn the_vm_rules_check_options_then_handles_then_rights() {
         w.status(Syscall::VmoRead, &[image, w.scratch, 0, 4]),
         Status::OK
     );
+}
+
+/// `INFO_PROCESS_MAPS` records decoded from the caller's memory.
+fn maps_at(w: &World, buffer: u64, count: usize) -> Vec<spinel_abi::InfoMapsEntry> {
+    use spinel_abi::InfoMapsEntry;
+    let bytes = w.read(buffer, count * InfoMapsEntry::SIZE);
+    bytes
+        .chunks_exact(InfoMapsEntry::SIZE)
+        .map(|c| InfoMapsEntry::from_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+#[test]
+fn process_maps_list_what_is_mapped_as_it_is_mapped() {
+    use spinel_abi::InfoMapsEntry;
+    use spinel_abi::info::PROP_NAME;
+    use spinel_abi::info::{INFO_MAPS_TYPE_MAPPING, INFO_PROCESS_MAPS};
+    let mut w = world();
+    let (bytes, handles) = (w.scratch + 1024, w.scratch + 2048);
+    assert_eq!(
+        w.status(
+            Syscall::ChannelRead,
+            &[w.bootstrap as u64, 0, bytes, handles, 1024, 16, 0, 0]
+        ),
+        Status::OK
+    );
+    let (process, thread, vmar) = (
+        w.u32_at(handles + 4) as u64,
+        w.u32_at(handles + 8) as u64,
+        w.u32_at(handles + 12) as u64,
+    );
+    let (actual, avail, buffer) = (w.scratch + 16, w.scratch + 24, w.scratch + 3072);
+    let maps = INFO_PROCESS_MAPS as u64;
+    // What the loader mapped: init's text and its stack.
+    assert_eq!(
+        w.status(
+            Syscall::ObjectGetInfo,
+            &[process, maps, 0, 0, actual, avail]
+        ),
+        Status::OK
+    );
+    let before = w.u32_at(avail) as usize;
+    assert!(before >= 2, "text and stack: {before}");
+    assert_eq!(w.u32_at(actual), 0);
+    // A named VMO of 3 pages, one page written, mapped read-write at a
+    // known address.
+    let out = w.scratch + 32;
+    assert_eq!(
+        w.status(Syscall::VmoCreate, &[3 * 4096, 0, out]),
+        Status::OK
+    );
+    let vmo = w.u32_at(out) as u64;
+    w.system
+        .space(w.system.objects.thread_process(w.thread).unwrap())
+        .unwrap()
+        .write(w.scratch + 100, b"heap", spinel_vm::Access::Write)
+        .unwrap();
+    assert_eq!(
+        w.status(
+            Syscall::ObjectSetProperty,
+            &[vmo, PROP_NAME as u64, w.scratch + 100, 4]
+        ),
+        Status::OK
+    );
+    assert_eq!(
+        w.status(Syscall::VmoWrite, &[vmo, w.scratch + 100, 4096, 4]),
+        Status::OK
+    );
+    let at = 0x4000_0000u64;
+    let rw = (VM_PERM_READ | VM_PERM_WRITE) as u64;
+    assert_eq!(
+        w.status(
+            Syscall::VmarMap,
+            &[vmar, rw | (1 << 10), at, vmo, 0, 3 * 4096, out]
+        ),
+        Status::OK
+    );
+    let info = spinel_abi::HandleBasicInfo::SIZE as u64;
+    assert_eq!(
+        w.status(
+            Syscall::ObjectGetInfo,
+            &[vmo, 2, w.scratch + 40, info, 0, 0]
+        ),
+        Status::OK
+    );
+    let vmo_koid = u64::from_le_bytes(w.read(w.scratch + 40, 8).try_into().unwrap());
+    let size = 16 * InfoMapsEntry::SIZE as u64;
+    assert_eq!(
+        w.status(
+            Syscall::ObjectGetInfo,
+            &[process, maps, buffer, size, actual, avail]
+        ),
+        Status::OK
+    );
+    let n = w.u32_at(actual) as usize;
+    assert_eq!((n, w.u32_at(avail) as usize), (before + 1, before + 1));
+    let list = maps_at(&w, buffer, n);
+    assert!(
+        list.windows(2).all(|p| p[0].base + p[0].size <= p[1].base),
+        "address order"
+    );
+    let heap = *list.iter().find(|m| m.base == at).unwrap();
+    assert_eq!(heap.name_bytes(), b"heap");
+    assert_eq!(
+        (heap.size, heap.depth, heap.kind, heap.mmu_flags),
+        (
+            3 * 4096,
+            1,
+            INFO_MAPS_TYPE_MAPPING,
+            VM_PERM_READ | VM_PERM_WRITE
+        )
+    );
+    assert_eq!(
+        (heap.vmo_koid, heap.vmo_offset, heap.committed_bytes),
+        (vmo_koid, 0, 4096)
+    );
+    assert!(
+        list.iter()
+            .any(|m| m.mmu_flags == VM_PERM_READ | VM_PERM_EXECUTE && m.base == w.text)
+    );
+    // Protect the middle page read-only: the mapping splits in three.
+    assert_eq!(
+        w.status(
+            Syscall::VmarProtect,
+            &[vmar, VM_PERM_READ as u64, at + 4096, 4096]
+        ),
+        Status::OK
+    );
+    assert_eq!(
+        w.status(
+            Syscall::ObjectGetInfo,
+            &[process, maps, buffer, size, actual, avail]
+        ),
+        Status::OK
+    );
+    let list = maps_at(&w, buffer, w.u32_at(actual) as usize);
+    let heap: Vec<_> = list.iter().filter(|m| m.vmo_koid == vmo_koid).collect();
+    assert_eq!(heap.len(), 3);
+    assert_eq!(
+        heap.iter()
+            .map(|m| (m.base, m.mmu_flags, m.vmo_offset, m.committed_bytes))
+            .collect::<Vec<_>>(),
+        [
+            (at, VM_PERM_READ | VM_PERM_WRITE, 0, 0),
+            (at + 4096, VM_PERM_READ, 4096, 4096),
+            (at + 8192, VM_PERM_READ | VM_PERM_WRITE, 8192, 0),
+        ]
+    );
+    // The name and koid outlive the VMO's last handle; the mapping keeps it.
+    assert_eq!(w.status(Syscall::HandleClose, &[vmo]), Status::OK);
+    // A buffer for one record: one written, all counted; no error.
+    let one = InfoMapsEntry::SIZE as u64;
+    assert_eq!(
+        w.status(
+            Syscall::ObjectGetInfo,
+            &[process, maps, buffer, one + 87, actual, avail]
+        ),
+        Status::OK
+    );
+    assert_eq!(
+        (w.u32_at(actual), w.u32_at(avail) as usize),
+        (1, before + 3)
+    );
+    // Unmapped: gone.
+    assert_eq!(
+        w.status(Syscall::VmarUnmap, &[vmar, at, 3 * 4096]),
+        Status::OK
+    );
+    assert_eq!(
+        w.status(
+            Syscall::ObjectGetInfo,
+            &[process, maps, buffer, size, actual, avail]
+        ),
+        Status::OK
+    );
+    let list = maps_at(&w, buffer, w.u32_at(actual) as usize);
+    assert_eq!(list.len(), before);
+    assert!(list.iter().all(|m| m.vmo_koid != vmo_koid));
+    // The rules: a bad handle, a thread, a process handle without INSPECT.
+    assert_eq!(
+        w.status(
+            Syscall::ObjectGetInfo,
+            &[0x7ead_beef | 3, maps, buffer, size, actual, avail]
+        ),
+        Status::BAD_HANDLE
+    );
+    assert_eq!(
+        w.status(
+            Syscall::ObjectGetInfo,
+            &[thread, maps, buffer, size, actual, avail]
+        ),
+        Status::WRONG_TYPE
+    );
+    let inspectless = spinel_abi::Rights::DEFAULT_PROCESS.difference(spinel_abi::Rights::INSPECT);
+    assert_eq!(
+        w.status(
+            Syscall::HandleDuplicate,
+            &[process, inspectless.bits() as u64, out]
+        ),
+        Status::OK
+    );
+    let weak = w.u32_at(out) as u64;
+    assert_eq!(
+        w.status(
+            Syscall::ObjectGetInfo,
+            &[weak, maps, buffer, size, actual, avail]
+        ),
+        Status::ACCESS_DENIED
+    );
+    // Bad output pointers, before anything is written.
+    for bad in BAD_POINTERS.into_iter().filter(|&p| p != 0) {
+        assert_eq!(
+            w.status(
+                Syscall::ObjectGetInfo,
+                &[process, maps, bad, size, actual, avail]
+            ),
+            Status::INVALID_ARGS,
+            "buffer {bad:#x}"
+        );
+        assert_eq!(
+            w.status(
+                Syscall::ObjectGetInfo,
+                &[process, maps, buffer, size, bad, avail]
+            ),
+            Status::INVALID_ARGS,
+            "actual {bad:#x}"
+        );
+    }
+}
+
+#[test]
+fn fp_registers_are_ruled_like_the_general_ones_and_reach_the_glue() {
+    use spinel_abi::thread::{THREAD_STATE_FP_REGS, THREAD_STATE_VECTOR_REGS};
+    let mut w = world();
+    let (bytes, handles) = (w.scratch + 1024, w.scratch + 2048);
+    assert_eq!(
+        w.status(
+            Syscall::ChannelRead,
+            &[w.bootstrap as u64, 0, bytes, handles, 1024, 16, 0, 0]
+        ),
+        Status::OK
+    );
+    let (process, vmar) = (w.u32_at(handles + 4) as u64, w.u32_at(handles + 12) as u64);
+    let out = w.scratch + 8;
+    assert_eq!(
+        w.status(Syscall::ThreadCreate, &[process, w.scratch, 1, 0, out]),
+        Status::OK
+    );
+    let thread = w.u32_at(out) as u64;
+    let koid = {
+        let info = spinel_abi::HandleBasicInfo::SIZE as u64;
+        assert_eq!(
+            w.status(
+                Syscall::ObjectGetInfo,
+                &[thread, 2, w.scratch + 16, info, 0, 0]
+            ),
+            Status::OK
+        );
+        u64::from_le_bytes(w.read(w.scratch + 16, 8).try_into().unwrap())
+    };
+    let fp = THREAD_STATE_FP_REGS as u64;
+    let buffer = w.scratch + 3072;
+    let size = FP_SIZE as u64;
+    // Not started, then running: BAD_STATE, as for the general registers.
+    assert_eq!(
+        w.status(Syscall::ThreadReadState, &[thread, fp, buffer, size]),
+        Status::BAD_STATE
+    );
+    assert_eq!(
+        w.status(
+            Syscall::ThreadStart,
+            &[thread, w.text, w.scratch + 4096, 0, 0]
+        ),
+        Status::OK
+    );
+    w.system.objects.take_effects();
+    assert_eq!(
+        w.status(Syscall::ThreadReadState, &[thread, fp, buffer, size]),
+        Status::BAD_STATE
+    );
+    assert_eq!(
+        w.status(Syscall::ThreadWriteState, &[thread, fp, buffer, size]),
+        Status::BAD_STATE
+    );
+    // Suspended: readable and writable.
+    assert_eq!(w.status(Syscall::TaskSuspend, &[thread, out]), Status::OK);
+    w.system.objects.take_effects();
+    let image: Vec<u8> = (0..FP_SIZE).map(|i| (i % 251) as u8 + 1).collect();
+    w.system
+        .space(w.system.objects.thread_process(w.thread).unwrap())
+        .unwrap()
+        .write(buffer, &image, spinel_vm::Access::Write)
+        .unwrap();
+    assert_eq!(
+        w.status(Syscall::ThreadWriteState, &[thread, fp, buffer, size]),
+        Status::OK
+    );
+    assert_eq!(
+        w.devices.fp.lock().unwrap()[&koid],
+        image,
+        "the glue has it"
+    );
+    let back = buffer + 1024;
+    assert_eq!(
+        w.status(Syscall::ThreadReadState, &[thread, fp, back, size + 100]),
+        Status::OK
+    );
+    assert_eq!(w.read(back, FP_SIZE), image);
+    // Sizes: a short buffer, a write of the wrong size, a refused value.
+    assert_eq!(
+        w.status(Syscall::ThreadReadState, &[thread, fp, back, size - 1]),
+        Status::BUFFER_TOO_SMALL
+    );
+    assert_eq!(
+        w.status(Syscall::ThreadWriteState, &[thread, fp, buffer, size - 16]),
+        Status::INVALID_ARGS
+    );
+    w.system
+        .space(w.system.objects.thread_process(w.thread).unwrap())
+        .unwrap()
+        .write(buffer, &[0xff], spinel_vm::Access::Write)
+        .unwrap();
+    assert_eq!(
+        w.status(Syscall::ThreadWriteState, &[thread, fp, buffer, size]),
+        Status::INVALID_ARGS
+    );
+    assert_eq!(w.devices.fp.lock().unwrap()[&koid], image, "unchanged");
+    // Vector registers stay unsupported.
+    let vector = THREAD_STATE_VECTOR_REGS as u64;
+    assert_eq!(
+        w.status(Syscall::ThreadReadState, &[thread, vector, back, size]),
+        Status::NOT_SUPPORTED
+    );
+    // Handles: bad, of the wrong type, without READ / WRITE.
+    assert_eq!(
+        w.status(Syscall::ThreadReadState, &[0x7ead_beef | 3, fp, back, size]),
+        Status::BAD_HANDLE
+    );
+    assert_eq!(
+        w.status(Syscall::ThreadReadState, &[vmar, fp, back, size]),
+        Status::WRONG_TYPE
+    );
+    let rights = spinel_abi::Rights::DEFAULT_THREAD;
+    for (call, missing) in [
+        (Syscall::ThreadReadState, spinel_abi::Rights::READ),
+        (Syscall::ThreadWriteState, spinel_abi::Rights::WRITE),
+    ] {
+        assert_eq!(
+            w.status(
+                Syscall::HandleDuplicate,
+                &[thread, rights.difference(missing).bits() as u64, out]
+            ),
+            Status::OK
+        );
+        let weak = w.u32_at(out) as u64;
+        assert_eq!(
+            w.status(call, &[weak, fp, buffer, size]),
+            Status::ACCESS_DENIED,
+            "{call:?}"
+        );
+    }
+    // Bad buffers.
+    for bad in BAD_POINTERS.into_iter().filter(|&p| p != 0) {
+        assert_eq!(
+            w.status(Syscall::ThreadReadState, &[thread, fp, bad, size]),
+            Status::INVALID_ARGS,
+            "read into {bad:#x}"
+        );
+        assert_eq!(
+            w.status(Syscall::ThreadWriteState, &[thread, fp, bad, size]),
+            Status::INVALID_ARGS,
+            "write from {bad:#x}"
+        );
+    }
 }

@@ -5,6 +5,8 @@ use crate::{Frames, PhysicalMemory, Vmo};
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use spinel_abi::Status;
+use spinel_abi::info::{INFO_MAPS_TYPE_MAPPING, InfoMapsEntry};
+use spinel_abi::vm::{VM_PERM_EXECUTE, VM_PERM_READ, VM_PERM_WRITE};
 use spinel_hal_api::{AddressSpace, PAGE_SIZE, PageFlags, PhysAddr, USER_TOP, VirtAddr};
 
 const PAGE: u64 = PAGE_SIZE as u64;
@@ -124,6 +126,37 @@ impl<A: AddressSpace> VmSpace<A> {
 
     pub fn mappings(&self) -> impl Iterator<Item = &Mapping> {
         self.mappings.values()
+    }
+
+    /// Number of mappings.
+    pub fn mapping_count(&self) -> usize {
+        self.mappings.len()
+    }
+
+    /// The mappings as `INFO_PROCESS_MAPS` records, in address order: the
+    /// VMO's koid and name, the permissions as mapped now, the bytes of the
+    /// mapped range the VMO has committed.
+    pub fn maps(&self) -> impl Iterator<Item = InfoMapsEntry> + '_ {
+        self.mappings.values().map(|m| {
+            let mut mmu_flags = VM_PERM_READ;
+            if m.flags.write {
+                mmu_flags |= VM_PERM_WRITE;
+            }
+            if m.flags.execute {
+                mmu_flags |= VM_PERM_EXECUTE;
+            }
+            InfoMapsEntry {
+                name: m.vmo.name(),
+                base: m.start,
+                size: m.len,
+                depth: 1,
+                kind: INFO_MAPS_TYPE_MAPPING,
+                mmu_flags,
+                vmo_koid: m.vmo.koid(),
+                vmo_offset: m.vmo_offset,
+                committed_bytes: m.vmo.committed_bytes_in(m.vmo_offset, m.len),
+            }
+        })
     }
 
     /// The mapping containing `va`.

@@ -1,4 +1,10 @@
 //! Virtual memory objects: a size and a sparse array of committed pages.
+//!
+//! A VMO also carries its label, the koid and name the object layer gave
+//! it ([`Vmo::set_koid`], [`Vmo::set_name`]), so that a process's mappings
+//! can be listed (`INFO_PROCESS_MAPS`) even after every handle to the VMO
+//! is closed. VMOs the kernel makes for itself (the loader's segments) have
+//! koid 0 and no name.
 
 use crate::PhysicalMemory;
 use alloc::vec::Vec;
@@ -16,6 +22,16 @@ pub struct Vmo {
     /// False for a VMO over pages the kernel lends (its boot image): those
     /// are read-only and never freed.
     owned: bool,
+    label: spin::Mutex<Label>,
+}
+
+/// Bytes of a VMO's name (the object layer's `MAX_NAME_LEN`).
+pub const VMO_NAME_LEN: usize = spinel_abi::object::MAX_NAME_LEN;
+
+#[derive(Clone, Copy, Default)]
+struct Label {
+    koid: u64,
+    name: [u8; VMO_NAME_LEN],
 }
 
 impl core::fmt::Debug for Vmo {
@@ -45,6 +61,7 @@ impl Vmo {
             size,
             pages: spin::Mutex::new(array),
             owned: true,
+            label: spin::Mutex::new(Label::default()),
         })
     }
 
@@ -58,7 +75,42 @@ impl Vmo {
             size,
             pages: spin::Mutex::new(pages),
             owned: false,
+            label: spin::Mutex::new(Label::default()),
         }
+    }
+
+    /// The koid of the object layer's VMO object (0 if it has none).
+    pub fn koid(&self) -> u64 {
+        self.label.lock().koid
+    }
+
+    pub fn set_koid(&self, koid: u64) {
+        self.label.lock().koid = koid;
+    }
+
+    /// The name, NUL-padded.
+    pub fn name(&self) -> [u8; VMO_NAME_LEN] {
+        self.label.lock().name
+    }
+
+    /// Keep the object layer's name (already NUL-padded to
+    /// [`VMO_NAME_LEN`]).
+    pub fn set_name(&self, name: &[u8; VMO_NAME_LEN]) {
+        self.label.lock().name = *name;
+    }
+
+    /// Bytes committed in the pages of `[offset, offset + len)` (clipped to
+    /// the VMO).
+    pub fn committed_bytes_in(&self, offset: u64, len: u64) -> u64 {
+        let page = PAGE_SIZE as u64;
+        let first = (offset / page) as usize;
+        let last = (offset.saturating_add(len).div_ceil(page)) as usize;
+        let pages = self.pages.lock();
+        let last = last.min(pages.len());
+        let count = pages
+            .get(first..last)
+            .map_or(0, |range| range.iter().filter(|p| p.is_some()).count());
+        count as u64 * page
     }
 
     /// Whether the VMO may be written (false for [`Vmo::borrowed`] ones).

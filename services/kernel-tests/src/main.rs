@@ -17,7 +17,11 @@ use spinel_rt::test::{Test, TestResult};
 use spinel_rt::zx::abi::bootstrap::{
     TAG_BOOT_IMAGE, TAG_JOB, TAG_PROCESS_SELF, TAG_USER, TAG_VMAR_ROOT,
 };
-use spinel_rt::zx::abi::vm::{VM_PERM_READ, VM_PERM_WRITE};
+use spinel_rt::zx::abi::info::{INFO_MAPS_TYPE_MAPPING, INFO_PROCESS_MAPS, InfoMapsEntry};
+use spinel_rt::zx::abi::thread::MAX_FP_REGS_SIZE;
+use spinel_rt::zx::abi::vm::{VM_PERM_EXECUTE, VM_PERM_READ, VM_PERM_WRITE};
+use spinel_rt::zx::arch::FP_PROBE_REGISTERS;
+use spinel_rt::zx::exception::Task;
 use spinel_rt::zx::{
     self, HandleBased, Job, ObjectCalls, Port, Process, Rights, Signals, Status, Thread, Vmar, Vmo,
 };
@@ -108,6 +112,14 @@ const TESTS: &[Test] = &[
         "vm_demand_paging_of_a_large_mapping",
         demand_paging_of_a_large_mapping,
     ),
+    Test::new(
+        "vm_process_maps_list_the_mappings",
+        process_maps_list_the_mappings,
+    ),
+    Test::new(
+        "task_fp_registers_read_and_written_by_a_handler",
+        fp_registers_read_and_written_by_a_handler,
+    ),
     Test::new("task_kill_a_spinning_process", kill_a_spinning_process),
     Test::new(
         "launch_missing_or_malformed_programs_are_errors",
@@ -146,19 +158,32 @@ fn spinning_process_does_not_starve_others() -> TestResult {
 
 /// A thread of this process running `entry(arg)` on a fresh stack.
 fn thread(entry: extern "C" fn(u64, u64) -> !, arg: u64) -> Result<Thread, Status> {
+    let (thread, start) = new_thread(entry, arg)?;
+    start(&thread)?;
+    Ok(thread)
+}
+
+/// A thread of this process, not started yet, and how to start it running
+/// `entry(arg)` on a fresh stack.
+fn new_thread(
+    entry: extern "C" fn(u64, u64) -> !,
+    arg: u64,
+) -> Result<(Thread, impl FnOnce(&Thread) -> Result<(), Status>), Status> {
     const STACK: u64 = 64 * 1024;
     let stack = Vmo::create(STACK)?;
     let base = fixture()
         .vmar
         .map(VM_PERM_READ | VM_PERM_WRITE, 0, &stack, 0, STACK)?;
     let thread = fixture().process.create_thread(b"worker")?;
-    thread.start(
-        entry as *const () as u64,
-        zx::arch::initial_stack_pointer(base + STACK),
-        arg,
-        0,
-    )?;
-    Ok(thread)
+    let start = move |thread: &Thread| {
+        thread.start(
+            entry as *const () as u64,
+            zx::arch::initial_stack_pointer(base + STACK),
+            arg,
+            0,
+        )
+    };
+    Ok((thread, start))
 }
 
 extern "C" fn spin_thread(_: u64, _: u64) -> ! {
@@ -380,6 +405,192 @@ fn demand_paging_of_a_large_mapping() -> TestResult {
         "the VMO sees writes made through the mapping"
     );
     check!(fixture().vmar.unmap(address, SIZE))?;
+    Ok(())
+}
+
+/// The mappings of `process` with `base` in `[low, high)`, by
+/// `INFO_PROCESS_MAPS` (the whole list first, in address order).
+fn maps_in(process: &Process, low: u64, high: u64) -> Result<Vec<InfoMapsEntry>, String> {
+    let count = check!(process.maps_count())?;
+    let mut buffer = vec![0u8; (count + 4) * InfoMapsEntry::SIZE];
+    let maps = check!(process.maps(&mut buffer))?;
+    ensure_eq!((maps.actual, maps.avail), (count, count));
+    let all: Vec<InfoMapsEntry> = maps.collect();
+    ensure!(
+        all.windows(2).all(|p| p[0].base + p[0].size <= p[1].base),
+        "not in address order"
+    );
+    Ok(all
+        .into_iter()
+        .filter(|m| m.base >= low && m.base < high)
+        .collect())
+}
+
+/// A process maps a few VMOs (named, partly written, one protected) and
+/// reads its own mappings back; a too-small buffer is not an error.
+fn process_maps_list_the_mappings() -> TestResult {
+    let (vmar, process) = (&fixture().vmar, &fixture().process);
+    let heap = check!(Vmo::create(4 * 4096))?;
+    check!(heap.set_name(b"maps-heap"))?;
+    check!(heap.write(b"committed", 4096))?;
+    let code = check!(Vmo::create(4096))?;
+    let rw = VM_PERM_READ | VM_PERM_WRITE;
+    let at = check!(vmar.map(rw, 0, &heap, 0, 4 * 4096))?;
+    let code_at = check!(vmar.map(VM_PERM_READ | VM_PERM_EXECUTE, 0, &code, 0, 4096))?;
+    check!(vmar.protect(VM_PERM_READ, at + 3 * 4096, 4096))?;
+    let heap_koid = check!(heap.koid())?;
+    let mine = maps_in(process, at, at + 4 * 4096)?;
+    let summary: Vec<_> = mine
+        .iter()
+        .map(|m| {
+            (
+                m.base - at,
+                m.size,
+                m.mmu_flags,
+                m.vmo_offset,
+                m.committed_bytes,
+            )
+        })
+        .collect();
+    ensure_eq!(
+        summary,
+        vec![
+            (0, 3 * 4096, rw, 0, 4096),
+            (3 * 4096, 4096, VM_PERM_READ, 3 * 4096, 0)
+        ]
+    );
+    for m in &mine {
+        ensure_eq!(m.name_bytes(), b"maps-heap");
+        ensure_eq!(
+            (m.vmo_koid, m.depth, m.kind),
+            (heap_koid, 1, INFO_MAPS_TYPE_MAPPING)
+        );
+    }
+    let code_maps = maps_in(process, code_at, code_at + 1)?;
+    ensure_eq!(code_maps.len(), 1);
+    ensure_eq!(code_maps[0].mmu_flags, VM_PERM_READ | VM_PERM_EXECUTE);
+    ensure_eq!(code_maps[0].name_bytes(), b"");
+    // One record's room: one record, every mapping counted.
+    let mut one = [0u8; InfoMapsEntry::SIZE + 10];
+    let maps = check!(process.maps(&mut one))?;
+    ensure_eq!(maps.actual, 1);
+    ensure!(maps.avail >= 4, "avail {}", maps.avail);
+    check!(vmar.unmap(at, 4 * 4096))?;
+    check!(vmar.unmap(code_at, 4096))?;
+    ensure_eq!(maps_in(process, at, at + 4 * 4096)?.len(), 0);
+    // A thread is not a process.
+    let thread = check!(thread(spin_thread, 0))?;
+    ensure_eq!(
+        zx::object::object_get_info(thread.raw(), INFO_PROCESS_MAPS, &mut []).map(|_| ()),
+        Err(Status::WRONG_TYPE)
+    );
+    check!(thread.kill())?;
+    Ok(())
+}
+
+/// The vector registers each FP test thread loads (and finds again).
+static FP_SLOTS: [spin::Mutex<[u128; FP_PROBE_REGISTERS]>; 2] =
+    [const { spin::Mutex::new([0; FP_PROBE_REGISTERS]) }; 2];
+
+extern "C" fn fp_thread(slot: u64, _: u64) -> ! {
+    let mut values = FP_SLOTS[slot as usize].lock();
+    zx::arch::fp_probe(&mut values);
+    drop(values);
+    zx::thread_exit()
+}
+
+/// A distinct value for vector register `register` of thread `slot`.
+fn fp_value(slot: usize, register: usize, round: u128) -> u128 {
+    0x0123_4567_89ab_cdef_fedc_ba98_7654_3210u128.rotate_left((slot * 8 + register) as u32 * 5)
+        ^ round
+}
+
+fn vector(image: &[u8], register: usize) -> u128 {
+    let at = zx::arch::FP_VECTOR0_OFFSET + register * 16;
+    u128::from_le_bytes(image[at..at + 16].try_into().expect("16 bytes"))
+}
+
+fn set_vector(image: &mut [u8], register: usize, value: u128) {
+    let at = zx::arch::FP_VECTOR0_OFFSET + register * 16;
+    image[at..at + 16].copy_from_slice(&value.to_le_bytes());
+}
+
+/// Two threads load known values into their vector registers and fault; a
+/// handler reads each one's FP_REGS (its own values, not the other's),
+/// writes new ones (refused when a reserved control bit is set or the size
+/// is wrong), moves the PC past the fault and resumes: each thread then
+/// finds the values written for it.
+fn fp_registers_read_and_written_by_a_handler() -> TestResult {
+    const ROUND: u128 = 0x5a5a_0000_0000_0000_0000_0000_0000_a5a5;
+    let size = zx::arch::FP_REGS_SIZE;
+    let mut workers = Vec::new();
+    for slot in 0..FP_SLOTS.len() {
+        *FP_SLOTS[slot].lock() = core::array::from_fn(|r| fp_value(slot, r, 0));
+        let (thread, start) = check!(new_thread(fp_thread, slot as u64))?;
+        let channel = check!(thread.create_exception_channel(0))?;
+        check!(start(&thread))?;
+        workers.push((thread, channel));
+    }
+    let mut stops = Vec::new();
+    for (slot, (thread, channel)) in workers.iter().enumerate() {
+        let (_, exception) = check!(channel.wait_exception(zx::deadline_after(2000 * MS)))?;
+        let mut image = [0u8; MAX_FP_REGS_SIZE];
+        ensure_eq!(
+            thread.read_fp_state(&mut image[..size - 1]),
+            Err(Status::BUFFER_TOO_SMALL)
+        );
+        ensure_eq!(check!(thread.read_fp_state(&mut image))?, size);
+        for r in 0..FP_PROBE_REGISTERS {
+            ensure_eq!(
+                vector(&image, r),
+                fp_value(slot, r, 0),
+                "thread {slot} register {r}"
+            );
+        }
+        stops.push((exception, image));
+    }
+    for (slot, ((thread, _), (exception, mut image))) in workers.iter().zip(stops).enumerate() {
+        for r in 0..FP_PROBE_REGISTERS {
+            set_vector(&mut image, r, fp_value(slot, r, ROUND));
+        }
+        let mut bad = image;
+        bad[zx::arch::FP_CONTROL_OFFSET + 3] |= 0x80;
+        ensure_eq!(
+            thread.write_fp_state(&bad[..size]),
+            Err(Status::INVALID_ARGS)
+        );
+        ensure_eq!(
+            thread.write_fp_state(&image[..size - 4]),
+            Err(Status::INVALID_ARGS)
+        );
+        check!(thread.write_fp_state(&image[..size]))?;
+        let mut regs = check!(thread.read_registers())?;
+        ensure_eq!(regs.pc(), zx::arch::fp_probe_site());
+        regs.set_pc(zx::arch::fp_probe_resume());
+        check!(thread.write_registers(&regs))?;
+        check!(exception.handled())?;
+    }
+    for (thread, _) in &workers {
+        check!(thread.wait_one(Signals::THREAD_TERMINATED, zx::deadline_after(2000 * MS)))?;
+    }
+    for (slot, values) in FP_SLOTS.iter().enumerate() {
+        let expected: [u128; FP_PROBE_REGISTERS] =
+            core::array::from_fn(|r| fp_value(slot, r, ROUND));
+        ensure_eq!(*values.lock(), expected, "thread {slot} after resuming");
+    }
+    // A thread that runs (or is gone) has no FP state to read.
+    let mut image = [0u8; MAX_FP_REGS_SIZE];
+    ensure_eq!(
+        workers[0].0.read_fp_state(&mut image),
+        Err(Status::BAD_STATE)
+    );
+    let spinner = check!(thread(spin_thread, 0))?;
+    ensure_eq!(spinner.read_fp_state(&mut image), Err(Status::BAD_STATE));
+    ensure_eq!(
+        spinner.write_fp_state(&image[..size]),
+        Err(Status::BAD_STATE)
+    );
+    check!(spinner.kill())?;
     Ok(())
 }
 

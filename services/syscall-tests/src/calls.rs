@@ -882,9 +882,19 @@ pub fn thread_state_calls_check_kinds_sizes_and_states() -> TestResult {
         "unknown kind"
     );
     ensure_eq!(
-        thread_read_state(thread, 1, &mut buffer[..size]).err(),
+        thread_read_state(thread, 2, &mut buffer[..size]).err(),
         Some(Status::NOT_SUPPORTED),
-        "FP registers"
+        "vector registers"
+    );
+    ensure_eq!(
+        thread_read_state(thread, 1, &mut buffer).err(),
+        Some(Status::BAD_STATE),
+        "FP registers of a thread that is not stopped"
+    );
+    ensure_eq!(
+        thread_write_state(thread, 1, &buffer).err(),
+        Some(Status::BAD_STATE),
+        "FP registers of a thread that is not stopped"
     );
     ensure_eq!(
         thread_read_state(thread, THREAD_STATE_GENERAL_REGS, &mut buffer[..size]).err(),

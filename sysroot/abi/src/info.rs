@@ -13,6 +13,12 @@ pub const INFO_JOB_CHILDREN: u32 = 8;
 pub const INFO_JOB_PROCESSES: u32 = 9;
 pub const INFO_THREAD: u32 = 10;
 pub const INFO_THREAD_EXCEPTION_REPORT: u32 = 11;
+/// A process's mappings, one [`InfoMapsEntry`] per mapping in address
+/// order (`ZX_INFO_PROCESS_MAPS`). Needs a process handle with
+/// `RIGHT_INSPECT` (WRONG_TYPE for anything else); like the other array
+/// topics, `actual` records are written, `avail` says how many exist, and a
+/// buffer too small for all of them is not an error.
+pub const INFO_PROCESS_MAPS: u32 = 13;
 
 /// Generic properties (`ZX_PROP_*`); the exception ones are in
 /// [`crate::exception`].
@@ -176,11 +182,129 @@ impl ThreadInfo {
     }
 }
 
+/// `InfoMapsEntry::kind` values (`ZX_INFO_MAPS_TYPE_*`). Spinel has one
+/// VMAR level, so `INFO_PROCESS_MAPS` reports only MAPPING entries.
+pub const INFO_MAPS_TYPE_NONE: u32 = 0;
+pub const INFO_MAPS_TYPE_ASPACE: u32 = 1;
+pub const INFO_MAPS_TYPE_VMAR: u32 = 2;
+pub const INFO_MAPS_TYPE_MAPPING: u32 = 3;
+
+/// Bytes of [`InfoMapsEntry::name`].
+pub const INFO_MAPS_NAME_LEN: usize = 32;
+
+/// One `INFO_PROCESS_MAPS` record (88 bytes): a mapping of a process's
+/// address space. Spinel's flat form of `zx_info_maps_t`: the mapping's
+/// fields are inline, and every record is a MAPPING at depth 1.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[repr(C)]
+pub struct InfoMapsEntry {
+    /// The VMO's name, NUL-padded (all zero if it has none).
+    pub name: [u8; INFO_MAPS_NAME_LEN],
+    /// First address of the mapping.
+    pub base: u64,
+    /// Bytes mapped (a whole number of pages).
+    pub size: u64,
+    /// 1 for every mapping: Spinel has one VMAR level.
+    pub depth: u64,
+    /// [`INFO_MAPS_TYPE_MAPPING`].
+    pub kind: u32,
+    /// `VM_PERM_READ | VM_PERM_WRITE | VM_PERM_EXECUTE` as mapped now
+    /// (after any `vmar_protect`).
+    pub mmu_flags: u32,
+    pub vmo_koid: Koid,
+    /// Offset in the VMO of the mapping's first byte.
+    pub vmo_offset: u64,
+    /// Bytes of the mapped range the VMO has committed.
+    pub committed_bytes: u64,
+}
+
+impl InfoMapsEntry {
+    pub const SIZE: usize = 88;
+
+    /// The name up to its first NUL.
+    pub fn name_bytes(&self) -> &[u8] {
+        let end = self
+            .name
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(self.name.len());
+        &self.name[..end]
+    }
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0; Self::SIZE];
+        let mut w = Writer::new(&mut out);
+        w.bytes(&self.name);
+        w.u64(self.base);
+        w.u64(self.size);
+        w.u64(self.depth);
+        w.u32(self.kind);
+        w.u32(self.mmu_flags);
+        w.u64(self.vmo_koid);
+        w.u64(self.vmo_offset);
+        w.u64(self.committed_bytes);
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8; Self::SIZE]) -> Self {
+        let mut r = Reader::new(bytes);
+        InfoMapsEntry {
+            name: r.array(),
+            base: r.u64(),
+            size: r.u64(),
+            depth: r.u64(),
+            kind: r.u32(),
+            mmu_flags: r.u32(),
+            vmo_koid: r.u64(),
+            vmo_offset: r.u64(),
+            committed_bytes: r.u64(),
+        }
+    }
+}
+
 const _: () = {
     use core::mem::{offset_of, size_of};
+    assert!(size_of::<InfoMapsEntry>() == InfoMapsEntry::SIZE);
+    assert!(offset_of!(InfoMapsEntry, base) == 32);
+    assert!(offset_of!(InfoMapsEntry, size) == 40);
+    assert!(offset_of!(InfoMapsEntry, depth) == 48);
+    assert!(offset_of!(InfoMapsEntry, kind) == 56);
+    assert!(offset_of!(InfoMapsEntry, mmu_flags) == 60);
+    assert!(offset_of!(InfoMapsEntry, vmo_koid) == 64);
+    assert!(offset_of!(InfoMapsEntry, vmo_offset) == 72);
+    assert!(offset_of!(InfoMapsEntry, committed_bytes) == 80);
+    assert!(INFO_MAPS_NAME_LEN == 32);
     assert!(size_of::<HandleBasicInfo>() == HandleBasicInfo::SIZE);
     assert!(offset_of!(HandleBasicInfo, related_koid) == 16);
     assert!(size_of::<ProcessInfo>() == ProcessInfo::SIZE);
     assert!(size_of::<ThreadInfo>() == ThreadInfo::SIZE);
     assert!(offset_of!(ThreadInfo, cpu_affinity_mask) == 8);
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_entry_round_trips_at_its_offsets() {
+        let mut name = [0u8; INFO_MAPS_NAME_LEN];
+        name[..4].copy_from_slice(b"heap");
+        let entry = InfoMapsEntry {
+            name,
+            base: 0x1000,
+            size: 0x2000,
+            depth: 1,
+            kind: INFO_MAPS_TYPE_MAPPING,
+            mmu_flags: 3,
+            vmo_koid: 77,
+            vmo_offset: 0x3000,
+            committed_bytes: 0x1000,
+        };
+        let bytes = entry.to_bytes();
+        assert_eq!(&bytes[32..40], &0x1000u64.to_le_bytes());
+        assert_eq!(&bytes[56..60], &3u32.to_le_bytes());
+        assert_eq!(&bytes[64..72], &77u64.to_le_bytes());
+        assert_eq!(InfoMapsEntry::from_bytes(&bytes), entry);
+        assert_eq!(entry.name_bytes(), b"heap");
+    }
+}

@@ -28,7 +28,7 @@ pub mod thread;
 pub mod vm;
 
 pub use exception::{ExceptionInfo, ExceptionReport};
-pub use info::{HandleBasicInfo, ProcessInfo, ThreadInfo};
+pub use info::{HandleBasicInfo, InfoMapsEntry, ProcessInfo, ThreadInfo};
 pub use object::{HandleValue, Koid, ObjectType, Signals, Time};
 pub use port::PortPacket;
 pub use rights::Rights;

@@ -208,6 +208,13 @@ pub const REGISTER_LAYOUT: RegisterLayout = crate::abi::thread::x86_64::LAYOUT;
 #[cfg(target_arch = "aarch64")]
 pub const REGISTER_LAYOUT: RegisterLayout = crate::abi::thread::aarch64::LAYOUT;
 
+/// Bytes of `THREAD_STATE_FP_REGS` on this architecture (the FXSAVE image;
+/// arm64's `user_fpsimd_state`).
+#[cfg(target_arch = "x86_64")]
+pub const FP_REGS_SIZE: usize = crate::abi::thread::FP_REGS_SIZE_X86_64;
+#[cfg(target_arch = "aarch64")]
+pub const FP_REGS_SIZE: usize = crate::abi::thread::FP_REGS_SIZE_AARCH64;
+
 const IS_X86: bool = cfg!(target_arch = "x86_64");
 const IS_ARM: bool = cfg!(target_arch = "aarch64");
 
@@ -371,3 +378,94 @@ pub fn report_error_code(report: &ExceptionReport) -> u64 {
 pub const fn initial_stack_pointer(top: u64) -> u64 {
     if IS_X86 { (top & !15) - 8 } else { top & !15 }
 }
+
+/// Offset of the first vector register (x86 xmm0, arm64 v0) in this
+/// architecture's `THREAD_STATE_FP_REGS` image; the others follow, 16
+/// bytes each.
+#[cfg(target_arch = "x86_64")]
+pub const FP_VECTOR0_OFFSET: usize = crate::abi::thread::x86_64::FXSAVE_XMM0;
+#[cfg(target_arch = "aarch64")]
+pub const FP_VECTOR0_OFFSET: usize = crate::abi::thread::aarch64::FP_V0;
+
+/// Vector registers [`fp_probe`] loads and stores back.
+pub const FP_PROBE_REGISTERS: usize = 4;
+
+unsafe extern "C" {
+    fn spinel_zx_fp_probe(values: *mut [u128; FP_PROBE_REGISTERS]);
+    fn spinel_zx_fp_probe_site();
+    fn spinel_zx_fp_probe_resume();
+}
+
+/// For tests of FP/SIMD state: load `values` into the first vector
+/// registers (x86 xmm0..xmm3, arm64 v0..v3), fault on an undefined
+/// instruction at [`fp_probe_site`] (the reported PC) and, when a handler
+/// has moved the PC to [`fp_probe_resume`] and resumed the thread, store
+/// those registers back into `values`: what the handler wrote with
+/// `thread_write_state(THREAD_STATE_FP_REGS)` comes back here. With no
+/// handler the process dies of the fault.
+pub fn fp_probe(values: &mut [u128; FP_PROBE_REGISTERS]) {
+    // SAFETY: the routine is a leaf following the C calling convention; it
+    // reads and writes only the 64 bytes of `values` (an exclusive
+    // borrow), clobbers only caller-saved vector registers, and faults once
+    // on an undefined instruction it returns from only if a handler moves
+    // the PC past it.
+    unsafe { spinel_zx_fp_probe(values) }
+}
+
+/// Address of [`fp_probe`]'s faulting instruction.
+pub fn fp_probe_site() -> u64 {
+    spinel_zx_fp_probe_site as *const () as u64
+}
+
+/// Address after it, where a handler resumes the probe.
+pub fn fp_probe_resume() -> u64 {
+    spinel_zx_fp_probe_resume as *const () as u64
+}
+
+#[cfg(target_arch = "x86_64")]
+core::arch::global_asm!(
+    ".pushsection .text.spinel_zx_fp_probe, \"ax\"",
+    ".globl spinel_zx_fp_probe",
+    ".globl spinel_zx_fp_probe_site",
+    ".globl spinel_zx_fp_probe_resume",
+    "spinel_zx_fp_probe:",
+    "    movdqu xmm0, [rdi]",
+    "    movdqu xmm1, [rdi + 16]",
+    "    movdqu xmm2, [rdi + 32]",
+    "    movdqu xmm3, [rdi + 48]",
+    "spinel_zx_fp_probe_site:",
+    "    ud2",
+    "spinel_zx_fp_probe_resume:",
+    "    movdqu [rdi], xmm0",
+    "    movdqu [rdi + 16], xmm1",
+    "    movdqu [rdi + 32], xmm2",
+    "    movdqu [rdi + 48], xmm3",
+    "    ret",
+    ".popsection",
+);
+
+#[cfg(target_arch = "aarch64")]
+core::arch::global_asm!(
+    ".pushsection .text.spinel_zx_fp_probe, \"ax\"",
+    ".globl spinel_zx_fp_probe",
+    ".globl spinel_zx_fp_probe_site",
+    ".globl spinel_zx_fp_probe_resume",
+    "spinel_zx_fp_probe:",
+    "    ldp q0, q1, [x0]",
+    "    ldp q2, q3, [x0, #32]",
+    "spinel_zx_fp_probe_site:",
+    "    udf #0",
+    "spinel_zx_fp_probe_resume:",
+    "    stp q0, q1, [x0]",
+    "    stp q2, q3, [x0, #32]",
+    "    ret",
+    ".popsection",
+);
+
+/// Offset of the FP control register a write checks in this
+/// architecture's `THREAD_STATE_FP_REGS` image (x86 MXCSR, arm64 FPCR);
+/// bit 31 of it is reserved on both.
+#[cfg(target_arch = "x86_64")]
+pub const FP_CONTROL_OFFSET: usize = crate::abi::thread::x86_64::FXSAVE_MXCSR;
+#[cfg(target_arch = "aarch64")]
+pub const FP_CONTROL_OFFSET: usize = crate::abi::thread::aarch64::FP_FPCR;

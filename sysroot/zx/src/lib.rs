@@ -54,7 +54,9 @@ pub use exception::{Exception, ExceptionChannel, Task};
 pub use handle::{Handle, HandleBased, handle_close, handle_duplicate, handle_replace};
 pub use object::{Event, ObjectCalls};
 pub use port::Port;
-pub use task::{GeneralRegisters, Job, Process, SuspendToken, Thread, process_exit, thread_exit};
+pub use task::{
+    GeneralRegisters, Job, Maps, Process, SuspendToken, Thread, process_exit, thread_exit,
+};
 pub use vm::{Resource, Vmar, Vmo};
 
 /// The one place that enters the kernel.

@@ -2,11 +2,14 @@
 //! `process_create`, `process_start`, `process_exit`, `thread_create`,
 //! `thread_start`, `thread_exit`, `task_kill`, `task_suspend`,
 //! `thread_read_state`, `thread_write_state`, `process_read_memory`,
-//! `process_write_memory`.
+//! `process_write_memory`; `INFO_PROCESS_MAPS` ([`Process::maps`]) and
+//! `THREAD_STATE_FP_REGS` ([`Thread::read_fp_state`]).
 
+use crate::abi::info::{INFO_PROCESS_MAPS, InfoMapsEntry};
 use crate::abi::policy::{JOB_POL_BASIC, JOB_POL_RELATIVE, PolicyBasic};
 use crate::abi::thread::{
-    MAX_GENERAL_REGS, RegisterLayout, THREAD_STATE_GENERAL_REGS, THREAD_STATE_SINGLE_STEP,
+    MAX_GENERAL_REGS, RegisterLayout, THREAD_STATE_FP_REGS, THREAD_STATE_GENERAL_REGS,
+    THREAD_STATE_SINGLE_STEP,
 };
 use crate::handle::handle_type;
 use crate::sys::{call, ptr, ptr_mut, status};
@@ -291,6 +294,29 @@ impl GeneralRegisters {
     }
 }
 
+/// The records `INFO_PROCESS_MAPS` wrote into a caller's buffer
+/// ([`Process::maps`]), decoded one by one, and how many mappings the
+/// process has in all.
+#[derive(Clone, Debug)]
+pub struct Maps<'a> {
+    records: core::slice::ChunksExact<'a, u8>,
+    /// Records written (at most what the buffer holds).
+    pub actual: usize,
+    /// Mappings the process has; more than `actual` when the buffer was
+    /// too small (not an error: call again with a larger one).
+    pub avail: usize,
+}
+
+impl Iterator for Maps<'_> {
+    type Item = InfoMapsEntry;
+    fn next(&mut self) -> Option<InfoMapsEntry> {
+        let chunk = self.records.next()?;
+        let mut record = [0u8; InfoMapsEntry::SIZE];
+        record.copy_from_slice(chunk);
+        Some(InfoMapsEntry::from_bytes(&record))
+    }
+}
+
 impl Job {
     pub fn create_child(&self) -> Result<Job, Status> {
         job_create(self.raw(), 0)
@@ -352,6 +378,24 @@ impl Process {
     pub fn write_memory(&self, address: u64, data: &[u8]) -> Result<usize, Status> {
         process_write_memory(self.raw(), address, data)
     }
+    /// `INFO_PROCESS_MAPS`: the process's mappings in address order, as many
+    /// as `buffer` holds (`buffer.len() / InfoMapsEntry::SIZE`); the result's
+    /// `avail` says how many there are. Needs RIGHT_INSPECT.
+    pub fn maps<'a>(&self, buffer: &'a mut [u8]) -> Result<Maps<'a>, Status> {
+        let (actual, avail) =
+            crate::object::object_get_info(self.raw(), INFO_PROCESS_MAPS, buffer)?;
+        let used = actual * InfoMapsEntry::SIZE;
+        Ok(Maps {
+            records: buffer[..used].chunks_exact(InfoMapsEntry::SIZE),
+            actual,
+            avail,
+        })
+    }
+    /// How many mappings the process has (`INFO_PROCESS_MAPS` with no
+    /// buffer): size a buffer for [`Process::maps`] with it.
+    pub fn maps_count(&self) -> Result<usize, Status> {
+        crate::object::object_get_info(self.raw(), INFO_PROCESS_MAPS, &mut []).map(|(_, n)| n)
+    }
 }
 
 impl Thread {
@@ -386,6 +430,22 @@ impl Thread {
         let mut bytes = [0u8; MAX_GENERAL_REGS * 8];
         let n = registers.write_bytes(&mut bytes);
         thread_write_state(self.raw(), THREAD_STATE_GENERAL_REGS, &bytes[..n])
+    }
+    /// `THREAD_STATE_FP_REGS` into `buffer` (at least
+    /// [`crate::arch::FP_REGS_SIZE`] bytes): Linux's `NT_FPREGSET` layout
+    /// (see [`crate::abi::thread::THREAD_STATE_FP_REGS`]). Returns the bytes
+    /// written. The thread must be stopped in an exception or suspended.
+    pub fn read_fp_state(&self, buffer: &mut [u8]) -> Result<usize, Status> {
+        let size = crate::arch::FP_REGS_SIZE;
+        let buffer = buffer.get_mut(..size).ok_or(Status::BUFFER_TOO_SMALL)?;
+        thread_read_state(self.raw(), THREAD_STATE_FP_REGS, buffer)?;
+        Ok(size)
+    }
+    /// `THREAD_STATE_FP_REGS` from `data` (exactly
+    /// [`crate::arch::FP_REGS_SIZE`] bytes, as [`Thread::read_fp_state`]
+    /// gives them); reserved control bits set are INVALID_ARGS.
+    pub fn write_fp_state(&self, data: &[u8]) -> Result<(), Status> {
+        thread_write_state(self.raw(), THREAD_STATE_FP_REGS, data)
     }
     /// `THREAD_STATE_SINGLE_STEP`: while on, the thread (stopped in an
     /// exception or suspended now) traps with HW_BREAKPOINT after each

@@ -16,6 +16,14 @@
 //! these (the thread table, the frame allocator, the scheduler, the
 //! console) never have either taken under them.
 //!
+//! One exception, which cannot deadlock: a system call that reads or
+//! writes a *stopped* thread's FP/SIMD state (kept only in its context)
+//! holds its own context and **tries** the stopped thread's
+//! ([`ContextLock::try_lock_stopped`]), never waiting for it; a context it
+//! cannot have at once is BAD_STATE. The object layer has already found the
+//! thread stopped under the system lock, so its kernel thread is off the
+//! CPU and holds nothing.
+//!
 //! On one CPU these locks never contend, so a wrong order would go unnoticed
 //! until a second CPU arrives: debug builds check the order at every
 //! acquisition, with "held" markers. The kernel runs with interrupts
@@ -86,6 +94,16 @@ impl ContextLock {
     pub fn lock(&self) -> ContextGuard<'_> {
         held::taking_context();
         ContextGuard(self.0.lock())
+    }
+}
+
+impl ContextLock {
+    /// The context of a thread the object layer holds stopped, taken only
+    /// if free at once (see the module documentation): may be called while
+    /// holding another context, and leaves the order markers alone.
+    #[inline]
+    pub fn try_lock_stopped(&self) -> Option<spin::MutexGuard<'_, UserContext>> {
+        self.0.try_lock()
     }
 }
 

@@ -34,6 +34,7 @@ mod timekeeper;
 
 pub use timekeeper::{on_debug_link, on_timer_tick};
 
+use crate::arch::UserContext;
 use crate::arch::{Arch, ELF_MACHINE, REGISTER_LAYOUT};
 use crate::memory::KERNEL_MEMORY;
 use crate::sched;
@@ -41,7 +42,7 @@ use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use effects::RegistersSaved;
 use locks::ContextLock;
-use spinel_abi::Koid;
+use spinel_abi::{Koid, Status};
 use spinel_hal_api::Platform;
 use spinel_kernel_state::{Devices, KernelState};
 use spinel_object::{Config, IntMap};
@@ -92,6 +93,23 @@ impl Devices for KernelDevices {
     }
     fn now_ns(&self) -> u64 {
         Arch::now_ns()
+    }
+    fn read_fp_registers(&self, thread: Koid, out: &mut [u8]) -> Result<usize, Status> {
+        let size = <UserContext as spinel_hal_api::UserContext>::FP_STATE_SIZE;
+        let out = out.get_mut(..size).ok_or(Status::BUFFER_TOO_SMALL)?;
+        let user = user_thread(thread).ok_or(Status::BAD_STATE)?;
+        let context = user.context.try_lock_stopped().ok_or(Status::BAD_STATE)?;
+        spinel_hal_api::UserContext::read_fp_state(&*context, out);
+        Ok(size)
+    }
+    fn write_fp_registers(&self, thread: Koid, data: &[u8]) -> Result<(), Status> {
+        let user = user_thread(thread).ok_or(Status::BAD_STATE)?;
+        let mut context = user.context.try_lock_stopped().ok_or(Status::BAD_STATE)?;
+        if spinel_hal_api::UserContext::write_fp_state(&mut *context, data) {
+            Ok(())
+        } else {
+            Err(Status::INVALID_ARGS)
+        }
     }
 }
 

@@ -241,8 +241,22 @@ impl Kernel {
         }
     }
 
+    /// `object_get_info(INFO_PROCESS_MAPS)`: the rule, in Zircon's order
+    /// (BAD_HANDLE, ACCESS_DENIED without INSPECT, WRONG_TYPE for anything
+    /// but a process; BAD_STATE once the process is dead, its address space
+    /// gone). Returns the process whose mappings the kernel state
+    /// then lists from its `VmSpace` (none yet if it has mapped nothing).
+    pub fn sys_process_maps(&self, caller: Koid, value: HandleValue) -> Result<Koid, Status> {
+        let (koid, _) = self.object_of(caller, value, Rights::INSPECT, ObjectType::PROCESS)?;
+        if self.process(koid).is_dead() {
+            return Err(Status::BAD_STATE);
+        }
+        Ok(koid)
+    }
+
     /// `object_get_info` for one-record topics: returns (actual, available)
-    /// record counts. Unknown topics are NOT_SUPPORTED.
+    /// record counts. Unknown topics are NOT_SUPPORTED; INFO_PROCESS_MAPS is
+    /// [`Kernel::sys_process_maps`] (its records are the VM's).
     pub fn sys_object_get_info(
         &mut self,
         caller: Koid,

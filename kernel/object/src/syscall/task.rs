@@ -262,8 +262,25 @@ impl Kernel {
         Err(Status::BAD_STATE)
     }
 
+    /// `thread_read_state` / `thread_write_state` of FP_REGS: the rule
+    /// (READ to read, WRITE to write; a thread; stopped in an exception or
+    /// suspended, exactly as for the general registers) and the thread whose
+    /// FP/SIMD state the kernel state then reaches. The state itself is not
+    /// here: it stays in the glue's HAL context of the thread.
+    pub fn sys_thread_fp_state(
+        &self,
+        caller: Koid,
+        thread: HandleValue,
+        write: bool,
+    ) -> Result<Koid, Status> {
+        let rights = if write { Rights::WRITE } else { Rights::READ };
+        let (tid, _) = self.object_of(caller, thread, rights, ObjectType::THREAD)?;
+        self.registers_accessible(tid)?;
+        Ok(tid)
+    }
+
     /// `thread_read_state`: GENERAL_REGS (`count * 8` bytes) or
-    /// SINGLE_STEP (a `u32`, 0 or 1).
+    /// SINGLE_STEP (a `u32`, 0 or 1); FP_REGS is [`Kernel::sys_thread_fp_state`].
     pub fn sys_thread_read_state(
         &mut self,
         caller: Koid,

@@ -1,11 +1,14 @@
 //! object_wait_one, object_wait_async, object_signal, object_get_property,
 //! object_set_property, object_get_info, event_create, nanosleep,
 //! clock_get_monotonic: records and properties copied through buffers of at
-//! most [`MAX_INFO_BYTES`], optional outputs (null pointers) skipped.
+//! most [`MAX_INFO_BYTES`], optional outputs (null pointers) skipped;
+//! `INFO_PROCESS_MAPS` records go straight from the target's `VmSpace` to
+//! the caller's buffer, however many there are.
 
 use super::{Caller, OK, args, buffer, deadline, with_buffer};
 use crate::user::UserMemory;
 use crate::{KernelState, Outcome};
+use spinel_abi::info::{INFO_PROCESS_MAPS, InfoMapsEntry};
 use spinel_abi::{Signals, Status};
 use spinel_hal_api::AddressSpace;
 use spinel_object::Blocking;
@@ -114,6 +117,9 @@ impl<A: AddressSpace> KernelState<A> {
         caller: Caller,
         args: args::ObjectGetInfo,
     ) -> Result<Outcome, Status> {
+        if args.topic == INFO_PROCESS_MAPS {
+            return self.process_maps(caller, args);
+        }
         let len = args.buffer_size.min(MAX_INFO_BYTES);
         let user = UserMemory::new(self.spaces.get(&caller.process));
         let objects = &mut self.objects;
@@ -135,6 +141,45 @@ impl<A: AddressSpace> KernelState<A> {
             }
             Ok(())
         })?;
+        OK
+    }
+
+    /// `INFO_PROCESS_MAPS`: the object layer's rule, then the target's
+    /// `VmSpace` lists its mappings; each record goes straight to the
+    /// caller's buffer (no kernel buffer, no cap), as many as fit, in
+    /// address order. Every output is checked before anything is written.
+    fn process_maps(
+        &mut self,
+        caller: Caller,
+        args: args::ObjectGetInfo,
+    ) -> Result<Outcome, Status> {
+        let process = self.objects.sys_process_maps(caller.thread, args.handle)?;
+        let user = UserMemory::new(self.spaces.get(&caller.process));
+        let space = self.spaces.get(&process);
+        let avail = space.map_or(0, |s| s.mapping_count());
+        let fit = args.buffer_size / InfoMapsEntry::SIZE;
+        let actual = fit.min(avail);
+        let out = args.buffer.slice(actual * InfoMapsEntry::SIZE);
+        out.check(user)?;
+        let (actual_out, avail_out) = (args.actual.optional(), args.avail.optional());
+        for count in [actual_out, avail_out].into_iter().flatten() {
+            count.check(user)?;
+        }
+        for (i, entry) in space
+            .into_iter()
+            .flat_map(|s| s.maps())
+            .take(actual)
+            .enumerate()
+        {
+            out.part(i * InfoMapsEntry::SIZE, InfoMapsEntry::SIZE)?
+                .write(user, &entry.to_bytes())?;
+        }
+        if let Some(count) = actual_out {
+            count.write(user, actual)?;
+        }
+        if let Some(count) = avail_out {
+            count.write(user, avail)?;
+        }
         OK
     }
 

@@ -7,12 +7,19 @@
 //! or more is INVALID_ARGS); register sets and policy arrays have a cap;
 //! memory of another process moves at most [`MAX_MEMORY_BYTES`] a call (a
 //! larger request is a short read or write, reported in `actual`).
+//!
+//! FP_REGS of `thread_read_state` / `_write_state` are ruled by the object
+//! layer like the general registers (rights, a stopped thread) but live in
+//! the thread's HAL context, which the glue owns: they are reached through
+//! [`crate::Devices`] (`read_fp_registers`, `write_fp_registers`), and the
+//! HAL checks what is written.
 
 use super::{Caller, OK, args, buffer, with_buffer};
 use crate::user::{Memories, UserMemory};
 use crate::{KernelState, Outcome};
 use spinel_abi::Status;
 use spinel_abi::object::MAX_NAME_LEN;
+use spinel_abi::thread::THREAD_STATE_FP_REGS;
 use spinel_hal_api::AddressSpace;
 
 /// Largest register buffer (`thread_read_state`).
@@ -181,6 +188,9 @@ impl<A: AddressSpace> KernelState<A> {
         caller: Caller,
         args: args::ThreadReadState,
     ) -> Result<Outcome, Status> {
+        if args.kind == THREAD_STATE_FP_REGS {
+            return self.read_fp_registers(caller, args);
+        }
         let len = args.buffer_size.min(MAX_STATE_BYTES);
         let user = UserMemory::new(self.spaces.get(&caller.process));
         let objects = &mut self.objects;
@@ -204,12 +214,43 @@ impl<A: AddressSpace> KernelState<A> {
             return Err(Status::INVALID_ARGS);
         }
         let user = UserMemory::new(self.spaces.get(&caller.process));
+        if args.kind == THREAD_STATE_FP_REGS {
+            let thread = self
+                .objects
+                .sys_thread_fp_state(caller.thread, args.thread, true)?;
+            let devices = self.devices;
+            args.buffer
+                .slice(args.buffer_size)
+                .with_bytes(user, |data| devices.write_fp_registers(thread, data))?;
+            return OK;
+        }
         let objects = &mut self.objects;
         args.buffer
             .slice(args.buffer_size)
             .with_bytes(user, |data| {
                 objects.sys_thread_write_state(caller.thread, args.thread, args.kind, data)
             })?;
+        OK
+    }
+
+    /// FP_REGS: the object layer's rule, then the glue's copy of the
+    /// thread's HAL context (see [`crate::Devices::read_fp_registers`]).
+    fn read_fp_registers(
+        &mut self,
+        caller: Caller,
+        args: args::ThreadReadState,
+    ) -> Result<Outcome, Status> {
+        let thread = self
+            .objects
+            .sys_thread_fp_state(caller.thread, args.thread, false)?;
+        let user = UserMemory::new(self.spaces.get(&caller.process));
+        let len = args.buffer_size.min(MAX_STATE_BYTES);
+        with_buffer(len, MAX_STATE_BYTES, |buffer| {
+            let out = args.buffer.slice(buffer.len());
+            out.check(user)?;
+            let written = self.devices.read_fp_registers(thread, buffer)?;
+            out.write(user, &buffer[..written])
+        })?;
         OK
     }
 
