@@ -220,6 +220,10 @@ fn in_order(text: &str, names: &[&str]) -> Result<(), String> {
 /// `gdb-multiarch -batch`: threads, the pc, the backtrace, the marker.
 fn gdb(dump: &Dump) -> Result<(), String> {
     dump.chain()?;
+    let vector = match dump.arch {
+        Arch::X86_64 => "p/x $xmm0.v2_int64[0]",
+        Arch::Aarch64 => "p/x $v0.d.u[0]",
+    };
     let out = tool(
         "gdb-multiarch",
         &[
@@ -230,6 +234,8 @@ fn gdb(dump: &Dump) -> Result<(), String> {
             "bt",
             "-ex",
             "info registers",
+            "-ex",
+            vector,
             path(&dump.elf),
             path(&dump.core),
         ],
@@ -251,6 +257,8 @@ fn gdb(dump: &Dump) -> Result<(), String> {
         Some(format!("{pc_name} is not the report's {}", dump.pc()))
     } else if !register(marker_name).contains(MARKER) {
         Some(format!("{marker_name} lacks the marker {MARKER}"))
+    } else if !out.lines().any(|l| l.starts_with("$1 = ") && l.contains(MARKER)) {
+        Some(format!("the first vector register lacks the marker {MARKER}"))
     } else {
         in_order(&out, CHAIN).err()
     };

@@ -15,9 +15,11 @@ use alloc::vec::Vec;
 use spinel_coredump::build_id::{Hex, LoadSegment, elf_facts};
 use spinel_coredump::signal::fault_address;
 use spinel_coredump::{
-    Arch, Contents, CoreLayout, MappedFile, Mapping, Permissions, Snapshot, Thread,
+    Arch, Contents, CoreLayout, FpRegisters, MappedFile, Mapping, Permissions, Snapshot, Thread,
     signal_for_exception,
 };
+use spinel_rt::zx::abi::info::InfoMapsEntry;
+use spinel_rt::zx::abi::vm::{VM_PERM_EXECUTE, VM_PERM_READ, VM_PERM_WRITE};
 use spinel_rt::zx::{self, Exception, ExceptionReport, HandleBased, Process};
 use spinel_symbolize::{Memory, NameStyle, Symbolizer};
 
@@ -72,12 +74,29 @@ pub fn dump(exception: &Exception, programs: &mut dyn Programs, next_id: &mut u6
     let facts = elf.and_then(|elf| elf_facts(elf).ok());
     let signal = signal_for_exception(arch, &report);
     let mut notes = Vec::new();
-    let mut mappings = program_mappings(&program, facts.as_ref().map(|f| &f.segments[..]));
-    let sp = registers[arch.sp_slot()];
-    if let Some(stack) = stack_mapping(&process, sp, &mappings) {
-        mappings.push(stack);
-    }
+    let segments = facts.as_ref().map(|f| &f.segments[..]);
+    let mut mappings = match process_mappings(&process, &program, segments) {
+        Ok(mappings) => mappings,
+        Err(status) => {
+            // Without INFO_PROCESS_MAPS: the ELF's segments and the stack.
+            notes.push(format!(
+                "INFO_PROCESS_MAPS failed ({status:?}): mappings guessed from the ELF and the stack pointer"
+            ));
+            let mut mappings = program_mappings(&program, segments);
+            let sp = registers[arch.sp_slot()];
+            if let Some(stack) = stack_mapping(&process, sp, &mappings) {
+                mappings.push(stack);
+            }
+            mappings
+        }
+    };
     cap_memory(&mut mappings, &mut notes);
+    let fp = fp_registers(&thread);
+    if fp.is_none() {
+        notes.push(String::from(
+            "the FP/SIMD registers could not be read: NT_FPREGSET holds the reset state",
+        ));
+    }
     let snapshot = Snapshot {
         arch,
         program: program.clone(),
@@ -87,7 +106,7 @@ pub fn dump(exception: &Exception, programs: &mut dyn Programs, next_id: &mut u6
         threads: vec![Thread {
             koid: thread_koid,
             registers: registers.clone(),
-            fp: None,
+            fp,
             signal: signal.0,
             fault_address: fault_address(arch, &report),
         }],
@@ -141,6 +160,84 @@ fn take(next_id: &mut u64) -> u64 {
 fn entry_of(elf: &[u8]) -> Option<u64> {
     let bytes: [u8; 8] = elf.get(24..32)?.try_into().ok()?;
     Some(u64::from_le_bytes(bytes))
+}
+
+/// Most mappings read with INFO_PROCESS_MAPS.
+const MAX_MAPPINGS: usize = 4096;
+
+/// The process's mappings (INFO_PROCESS_MAPS): writable ones captured,
+/// the rest left out; those inside the program's segments name its file.
+fn process_mappings(
+    process: &Process,
+    program: &str,
+    segments: Option<&[LoadSegment]>,
+) -> Result<Vec<Mapping>, zx::Status> {
+    let count = process.maps_count()?.min(MAX_MAPPINGS);
+    // A few more records than counted: the process may map while we look.
+    let mut buffer = vec![0u8; (count + 8).min(MAX_MAPPINGS) * InfoMapsEntry::SIZE];
+    let maps = process.maps(&mut buffer)?;
+    let mut mappings = Vec::new();
+    for entry in maps {
+        let flags = entry.mmu_flags;
+        let permissions = Permissions {
+            read: flags & VM_PERM_READ != 0,
+            write: flags & VM_PERM_WRITE != 0,
+            execute: flags & VM_PERM_EXECUTE != 0,
+        };
+        let file = segments.unwrap_or(&[]).iter().find_map(|segment| {
+            let start = segment.vaddr & !(PAGE - 1);
+            let end = (segment.vaddr + segment.size).next_multiple_of(PAGE);
+            (entry.base >= start && entry.base < end).then(|| MappedFile {
+                path: String::from(program),
+                offset: (segment.file_offset & !(PAGE - 1)) + (entry.base - start),
+            })
+        });
+        let name = match entry.name_bytes() {
+            [] if file.is_some() => String::from(program),
+            [] => String::from("anonymous"),
+            name => String::from_utf8_lossy(name).into_owned(),
+        };
+        mappings.push(Mapping {
+            base: entry.base,
+            size: entry.size,
+            permissions,
+            name,
+            file,
+            contents: if permissions.write {
+                Contents::Streamed
+            } else {
+                Contents::LeftOut
+            },
+        });
+    }
+    Ok(mappings)
+}
+
+/// The thread's FP/SIMD registers in Linux's `NT_FPREGSET` form.
+fn fp_registers(thread: &zx::Thread) -> Option<FpRegisters> {
+    let mut bytes = [0u8; 528];
+    let size = thread.read_fp_state(&mut bytes).ok()?;
+    match arch() {
+        Arch::X86_64 => {
+            let fxsave: [u8; 512] = bytes.get(..512)?.try_into().ok()?;
+            Some(FpRegisters::X86_64 { fxsave })
+        }
+        Arch::Aarch64 if size >= 520 => {
+            let mut vregs = [0u128; 32];
+            for (i, v) in vregs.iter_mut().enumerate() {
+                *v = u128::from_le_bytes(bytes[i * 16..i * 16 + 16].try_into().ok()?);
+            }
+            let word = |at: usize| {
+                u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+            };
+            Some(FpRegisters::Aarch64 {
+                vregs,
+                fpsr: word(512),
+                fpcr: word(516),
+            })
+        }
+        Arch::Aarch64 => None,
+    }
 }
 
 /// The program's `PT_LOAD` segments: writable ones captured, the rest
