@@ -257,8 +257,13 @@ fn gdb(dump: &Dump) -> Result<(), String> {
         Some(format!("{pc_name} is not the report's {}", dump.pc()))
     } else if !register(marker_name).contains(MARKER) {
         Some(format!("{marker_name} lacks the marker {MARKER}"))
-    } else if !out.lines().any(|l| l.starts_with("$1 = ") && l.contains(MARKER)) {
-        Some(format!("the first vector register lacks the marker {MARKER}"))
+    } else if !out
+        .lines()
+        .any(|l| l.starts_with("$1 = ") && l.contains(MARKER))
+    {
+        Some(format!(
+            "the first vector register lacks the marker {MARKER}"
+        ))
     } else {
         in_order(&out, CHAIN).err()
     };

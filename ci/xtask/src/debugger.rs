@@ -46,7 +46,7 @@ pub fn run(arch: Arch, options: &Options) -> Result<(), String> {
         extra: &options.extra,
         gdb: None,
         link: qemu::Link::Tcp(port),
-        crashes: None,
+        crashes: options.crash_dir.as_deref(),
     };
     let mut running = qemu::spawn(&guest, echo)?;
     if !running.wait_for_console(AGENT_READY, AGENT_READY_TIMEOUT) {
@@ -826,7 +826,7 @@ pub fn e2e(arch: Arch, options: &Options) -> Result<(usize, usize), String> {
         extra: &[],
         gdb: None,
         link: qemu::Link::Tcp(port),
-        crashes: None,
+        crashes: options.crash_dir.as_deref(),
     };
     let echo = if options.verbose {
         qemu::Echo::Stdout
@@ -872,6 +872,17 @@ pub fn e2e(arch: Arch, options: &Options) -> Result<(usize, usize), String> {
     let mut transcript = std::mem::take(&mut session.transcript);
     transcript.extend(driver.quit());
     let console = running.stop();
+    // The agent held every stop (and killed the demo at the end): the
+    // crash service, last in line, must not have dumped it.
+    if console.contains("crash-service: demo") {
+        failed += 1;
+        println!(
+            "test debugger_stopped_process_is_not_dumped ... FAILED: the crash service dumped the demo"
+        );
+    } else {
+        passed += 1;
+        println!("test debugger_stopped_process_is_not_dumped ... ok");
+    }
     if failed > 0 {
         println!("client transcript (last lines):");
         for line in &transcript[transcript.len().saturating_sub(30)..] {

@@ -68,6 +68,9 @@ pub struct Options {
     pub gdb_port: u16,
     pub launch_gdb: bool,
     pub extra: Vec<String>,
+    /// Where the guest's files (crash dumps) go; `None`: the profile's
+    /// `crashes/` directory.
+    pub crash_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -84,6 +87,7 @@ impl Default for Options {
             gdb_port: cli::DEFAULT_GDB_PORT,
             launch_gdb: false,
             extra: Vec::new(),
+            crash_dir: None,
         }
     }
 }
@@ -209,7 +213,7 @@ fn guest_suite(arch: Arch, options: &Options) -> Result<(usize, usize), String> 
         extra: &[],
         gdb: None,
         link: qemu::Link::Null,
-        crashes: None,
+        crashes: options.crash_dir.as_deref(),
     };
     let outcome = qemu::run(&spec, options.timeout, options.verbose)?;
     let report = qemu::TestReport::parse(&outcome.console);
