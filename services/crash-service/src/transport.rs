@@ -22,6 +22,8 @@ use spinel_rt::zx;
 /// Raw bytes per `data` line: 3,968 base64 characters plus the prefix fit
 /// one 4,096-byte `debug_write`.
 pub const DATA_BYTES: usize = 2976;
+/// Zero runs are found in pieces of this many bytes.
+const ZERO_GRAIN: usize = 256;
 
 /// One file being sent.
 pub struct FileSender {
@@ -62,9 +64,10 @@ impl FileSender {
             bytes = &bytes[..room as usize];
         }
         self.crc.update(bytes);
-        // Whole zero pieces of a line's size go as runs; the rest as data.
-        for piece in bytes.chunks(DATA_BYTES) {
-            if piece.iter().all(|&b| b == 0) && self.filled == 0 {
+        // Zero pieces become runs; the rest is gathered into data lines.
+        for piece in bytes.chunks(ZERO_GRAIN) {
+            if piece.iter().all(|&b| b == 0) {
+                self.flush_data();
                 let start = self.offset;
                 self.zeros = Some(match self.zeros {
                     Some((from, count)) => (from, count + piece.len() as u64),
