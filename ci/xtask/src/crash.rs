@@ -31,6 +31,9 @@ const CHAIN: &[&str] = &[
 /// Seconds a crash guest may run.
 const GUEST_TIMEOUT: u64 = 300;
 
+/// One judgement of a dump.
+type Check = fn(&Dump) -> Result<(), String>;
+
 /// What one variant produced.
 struct Dump {
     arch: Arch,
@@ -49,7 +52,7 @@ pub fn e2e(arch: Arch, options: &Options) -> Result<(usize, usize), String> {
     for variant in VARIANTS {
         let started = Instant::now();
         let dump = boot(arch, &kernel, &elf, variant, options);
-        let checks: [(&str, fn(&Dump) -> Result<(), String>); 4] = [
+        let checks: [(&str, Check); 4] = [
             ("readelf", readelf),
             ("gdb", gdb),
             ("lldb", lldb),

@@ -165,6 +165,7 @@ fn thread(entry: extern "C" fn(u64, u64) -> !, arg: u64) -> Result<Thread, Statu
 
 /// A thread of this process, not started yet, and how to start it running
 /// `entry(arg)` on a fresh stack.
+#[allow(clippy::type_complexity)] // reason: the starter is an opaque closure
 fn new_thread(
     entry: extern "C" fn(u64, u64) -> !,
     arg: u64,
@@ -524,8 +525,8 @@ fn fp_registers_read_and_written_by_a_handler() -> TestResult {
     const ROUND: u128 = 0x5a5a_0000_0000_0000_0000_0000_0000_a5a5;
     let size = zx::arch::FP_REGS_SIZE;
     let mut workers = Vec::new();
-    for slot in 0..FP_SLOTS.len() {
-        *FP_SLOTS[slot].lock() = core::array::from_fn(|r| fp_value(slot, r, 0));
+    for (slot, values) in FP_SLOTS.iter().enumerate() {
+        *values.lock() = core::array::from_fn(|r| fp_value(slot, r, 0));
         let (thread, start) = check!(new_thread(fp_thread, slot as u64))?;
         let channel = check!(thread.create_exception_channel(0))?;
         check!(start(&thread))?;
