@@ -67,6 +67,7 @@ pub fn run(options: &Options) -> Result<(), String> {
             extra: &extra,
             gdb: None,
             link: qemu::Link::Null,
+            crashes: options.crash_dir.as_deref(),
         };
         println!(
             "\n== {} guest: benchmarks under -icount shift=0",

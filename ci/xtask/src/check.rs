@@ -122,6 +122,14 @@ fn check_arch(arch: Arch, dir: &Path, options: &Options) -> Result<Suite, String
         cmdline.push(' ');
         cmdline.push_str(word);
     }
+    let crash_dir = options.crash_dir.clone().unwrap_or_else(|| {
+        cargo::target_dir()
+            .join("check")
+            .join(arch.target())
+            .join(if options.release { "release" } else { "debug" })
+            .join("crashes")
+            .join(&built.name)
+    });
     let spec = qemu::Guest {
         arch,
         kernel: &kernel,
@@ -129,6 +137,7 @@ fn check_arch(arch: Arch, dir: &Path, options: &Options) -> Result<Suite, String
         extra: &ICOUNT.map(String::from),
         gdb: None,
         link: qemu::Link::Null,
+        crashes: Some(&crash_dir),
     };
     let mut runs = Vec::new();
     for _ in 0..options.repeat.max(1) {
@@ -158,7 +167,7 @@ struct Boot {
     run: console::Run,
     cases: Vec<Case>,
     seconds: f64,
-    /// The crash service's reports and cores (empty until it exists).
+    /// The crash service's reports and cores.
     crashes: Vec<Crash>,
 }
 
@@ -187,19 +196,44 @@ fn boot(spec: &qemu::Guest<'_>, program: &str, options: &Options) -> Result<Boot
         }
     }
     Ok(Boot {
-        crashes: crashes(&outcome.console),
+        crashes: crashes(&outcome.files, &cases),
         run,
         cases,
         seconds: outcome.elapsed.as_secs_f64(),
     })
 }
 
-/// The crash service's reports in a console, with their cores. Hook: the
-/// crash service does not exist yet, so there are none; once it does, its
-/// symbolized reports are read here (with the test that was running) and
-/// its cores copied to `target/check/<target>/<profile>/crashes/<program>/`.
-fn crashes(_console: &str) -> Vec<Crash> {
-    Vec::new()
+/// The crash service's files of one boot (`crash: PATH` lines from the
+/// console transport): each text report with its core, and the test that
+/// was running when the program crashed (the first named test with no
+/// result).
+fn crashes(files: &[String], cases: &[Case]) -> Vec<Crash> {
+    let written: Vec<PathBuf> = files
+        .iter()
+        .filter_map(|line| line.strip_prefix("crash: "))
+        .filter(|rest| !rest.contains(" (") && !rest.starts_with("cannot "))
+        .map(PathBuf::from)
+        .collect();
+    let test = cases
+        .iter()
+        .find(|case| match &case.status {
+            Status::Failed(reason) => reason.starts_with("the process was killed"),
+            _ => false,
+        })
+        .map(|case| case.name.clone());
+    written
+        .iter()
+        .filter(|path| path.extension().is_some_and(|e| e == "txt"))
+        .map(|report| {
+            let core = report.with_extension("core");
+            Crash {
+                test: test.clone(),
+                report: std::fs::read_to_string(report)
+                    .unwrap_or_else(|e| format!("{}: {e}", report.display())),
+                core: written.contains(&core).then_some(core),
+            }
+        })
+        .collect()
 }
 
 /// The `deterministic` case: every run agrees with the first, to the
@@ -256,6 +290,16 @@ fn print_suite(suite: &Suite, runs: usize) {
             Status::Failed(reason) => println!("FAILED {}::{}: {reason}", suite.name(), case.name),
             Status::Skipped(why) => println!("skipped {}::{}: {why}", suite.name(), case.name),
             Status::Passed => {}
+        }
+    }
+    for crash in &suite.crashes {
+        let test = crash.test.as_deref().unwrap_or("the program");
+        println!("crash in {}::{test}:", suite.name());
+        for line in crash.report.lines() {
+            println!("  {line}");
+        }
+        if let Some(core) = &crash.core {
+            println!("  core: {}", core.display());
         }
     }
     let exit = suite

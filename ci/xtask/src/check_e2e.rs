@@ -197,9 +197,7 @@ fn fixture(context: &Context) -> Result<(), String> {
     if suite["guest_instructions"].as_u64().is_none_or(|n| n == 0) {
         return Err("the JSON has no guest instruction count".into());
     }
-    if suite["crashes"] != serde_json::json!([]) {
-        return Err(format!("no crash reports yet, got {}", suite["crashes"]));
-    }
+    crash_reported(context, &suite["crashes"])?;
     match junit_cases(&junit) {
         Ok(from_xml) if from_xml == cases => Ok(()),
         Ok(from_xml) => Err(format!("JUnit says {from_xml:?}, JSON says {cases:?}")),
@@ -208,6 +206,42 @@ fn fixture(context: &Context) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// The crash service's report of the `crashes` test, in the JSON, with a
+/// core that gdb opens and whose backtrace names the crashing function.
+fn crash_reported(context: &Context, crashes: &serde_json::Value) -> Result<(), String> {
+    let [crash] = crashes.as_array().map(Vec::as_slice).unwrap_or(&[]) else {
+        return Err(format!("expected one crash report, got {crashes}"));
+    };
+    if crash["test"] != "crashes" {
+        return Err(format!("the crash is not attributed to `crashes`: {crash}"));
+    }
+    let report = crash["report"].as_str().unwrap_or("");
+    if !report.contains("user_program::crashes") {
+        return Err(format!("the report does not name the function:\n{report}"));
+    }
+    let core = crash["core"].as_str().unwrap_or("");
+    let elf = cargo::target_dir()
+        .join("check")
+        .join(context.arch.target())
+        .join("debug")
+        .join("user-program");
+    let gdb = crate::tools::gdb()?;
+    let out = std::process::Command::new(gdb)
+        .args(["-nx", "-batch", "-ex", "bt"])
+        .arg(&elf)
+        .arg(core)
+        .output()
+        .map_err(|e| format!("gdb: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !text.contains("user_program::crashes") {
+        return Err(format!(
+            "gdb's backtrace of {core} does not name user_program::crashes:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
 }
 
 /// (classname, name, status) of every test case of a JSON report.

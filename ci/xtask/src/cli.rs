@@ -203,6 +203,10 @@ struct GuestFlags {
     /// Show the whole guest console as it runs.
     #[arg(long, short = 'v')]
     verbose: bool,
+    /// Where files the guest sends (crash dumps) go [default:
+    /// target/<arch>-unknown-none/<profile>/crashes].
+    #[arg(long, value_name = "DIR")]
+    crash_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -315,6 +319,7 @@ impl Cli {
         let guest = |options: &mut Options, guest: GuestFlags| {
             options.timeout = guest.timeout;
             options.verbose = guest.verbose;
+            options.crash_dir = guest.crash_dir;
         };
         let command = match self.command {
             Subcommands::Build { arch, build } => {

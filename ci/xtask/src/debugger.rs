@@ -47,6 +47,7 @@ pub fn run(arch: Arch, options: &Options) -> Result<(), String> {
         extra: &options.extra,
         gdb: None,
         link: qemu::Link::Tcp(port),
+        crashes: options.crash_dir.as_deref(),
     };
     let mut running = qemu::spawn(&guest, echo)?;
     if !running.wait_for_console(AGENT_READY, AGENT_READY_TIMEOUT) {
@@ -826,6 +827,7 @@ pub fn e2e(arch: Arch, options: &Options) -> Result<Suite, String> {
         extra: &[],
         gdb: None,
         link: qemu::Link::Tcp(port),
+        crashes: options.crash_dir.as_deref(),
     };
     let echo = if options.verbose {
         qemu::Echo::Stdout
@@ -884,6 +886,22 @@ pub fn e2e(arch: Arch, options: &Options) -> Result<Suite, String> {
     transcript.extend(driver.quit());
     let console = running.stop();
     let console_tail = tail(&console, 30);
+    // The agent held every stop (and killed the demo at the end): the
+    // crash service, last in line, must not have dumped it.
+    if console.contains("crash-service: demo") {
+        failed += 1;
+        let reason = "the crash service dumped the demo";
+        println!("test debugger_stopped_process_is_not_dumped ... FAILED: {reason}");
+        cases.push(Case::failed(
+            "debugger_stopped_process_is_not_dumped",
+            reason,
+            "",
+        ));
+    } else {
+        passed += 1;
+        println!("test debugger_stopped_process_is_not_dumped ... ok");
+        cases.push(Case::passed("debugger_stopped_process_is_not_dumped"));
+    }
     if failed > 0 {
         println!("client transcript (last lines):");
         for line in &transcript[transcript.len().saturating_sub(30)..] {

@@ -295,6 +295,7 @@ pub fn e2e(arch: Arch, options: &Options) -> Result<Suite, String> {
     let kernel = cargo::build_kernel(arch, options.release)?;
     let mut checks = Checks::default();
     let guest = |cmdline| Guest {
+        crashes: None,
         arch,
         kernel: &kernel,
         cmdline,
@@ -360,7 +361,7 @@ pub fn e2e(arch: Arch, options: &Options) -> Result<Suite, String> {
     print!("{described}");
     let suite = Suite {
         arch: arch.name().into(),
-        program: "crash".into(),
+        program: "kernel-dump".into(),
         cases: checks.cases,
         ..Suite::default()
     };

@@ -21,6 +21,8 @@ mod check;
 mod check_e2e;
 mod cli;
 mod console;
+mod crash;
+mod crash_files;
 mod debugger;
 mod guest_dump;
 mod new;
@@ -82,6 +84,9 @@ pub struct Options {
     pub json: Option<std::path::PathBuf>,
     /// `check --repeat`: boots per architecture.
     pub repeat: u32,
+    /// Where the guest's files (crash dumps) go; `None`: the profile's
+    /// `crashes/` directory.
+    pub crash_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -102,6 +107,7 @@ impl Default for Options {
             junit: None,
             json: None,
             repeat: 1,
+            crash_dir: None,
         }
     }
 }
@@ -174,6 +180,7 @@ fn cmd_gdb(options: &Options) -> Result<(), String> {
         extra: &options.extra,
         gdb: Some(options.gdb_port),
         link: qemu::Link::Null,
+        crashes: None,
     };
     if options.launch_gdb {
         provision::ensure_gdb()?;

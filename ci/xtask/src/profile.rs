@@ -55,6 +55,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         extra: &extra,
         gdb: None,
         link: qemu::Link::Null,
+        crashes: options.crash_dir.as_deref(),
     };
     println!(
         "profiling `{cmdline}` on {} (the execution log may take a while)",

@@ -2,6 +2,7 @@
 //! console capture, exit-code verdicts and the gdb command.
 
 use crate::Arch;
+use crate::crash_files::Extractor;
 use crate::provision::qemu_binary;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -24,6 +25,23 @@ pub struct Guest<'a> {
     pub gdb: Option<u16>,
     /// Where the second serial line (the debugger link) goes.
     pub link: Link,
+    /// Where files the guest sends on its console go (`crash_files`);
+    /// `None`: the default, `target/<arch>-unknown-none/<profile>/crashes`.
+    pub crashes: Option<&'a Path>,
+}
+
+impl Guest<'_> {
+    /// The directory for the guest's files.
+    fn crash_dir(&self) -> std::path::PathBuf {
+        match self.crashes {
+            Some(dir) => dir.to_path_buf(),
+            None => self
+                .kernel
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("crashes"),
+        }
+    }
 }
 
 /// The host end of the debugger link.
@@ -115,6 +133,8 @@ pub struct Outcome {
     /// The whole-machine core taken when the kernel panicked or the guest
     /// timed out (`guest_dump.rs`).
     pub dump: Option<Result<crate::guest_dump::Dump, String>>,
+    /// One line per file the guest sent (`crash: <path>`, or what was wrong).
+    pub files: Vec<String>,
 }
 
 impl Outcome {
@@ -173,7 +193,14 @@ pub fn run(guest: &Guest<'_>, timeout_s: u64, live: bool) -> Result<Outcome, Str
         .map_err(|e| format!("cannot start {}: {e}", qemu_binary(guest.arch)))?;
     let console = Arc::new(Mutex::new(Vec::new()));
     let echo = if live { Echo::Stdout } else { Echo::Quiet };
-    let reader = read_console(&mut child, console.clone(), echo_sink(&echo)?);
+    let files = Arc::new(Mutex::new(Vec::new()));
+    let extractor = Extractor::new(&guest.crash_dir());
+    let reader = read_console(
+        &mut child,
+        console.clone(),
+        echo_sink(&echo)?,
+        (extractor, files.clone()),
+    );
     let timeout = Duration::from_secs(timeout_s);
     let (mut panicked, mut dump) = (false, None);
     let status = loop {
@@ -205,11 +232,13 @@ pub fn run(guest: &Guest<'_>, timeout_s: u64, live: bool) -> Result<Outcome, Str
             code => Verdict::Unexpected(code),
         },
     };
+    let files = files.lock().expect("files lock").clone();
     Ok(Outcome {
         verdict,
         console,
         elapsed: started.elapsed(),
         dump,
+        files,
     })
 }
 
@@ -305,7 +334,14 @@ pub fn spawn(guest: &Guest<'_>, echo: Echo) -> Result<Running, String> {
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", qemu_binary(guest.arch)))?;
     let console = Arc::new(Mutex::new(Vec::new()));
-    let reader = read_console(&mut child, console.clone(), echo_sink(&echo)?);
+    let files = Arc::new(Mutex::new(Vec::new()));
+    let extractor = Extractor::new(&guest.crash_dir());
+    let reader = read_console(
+        &mut child,
+        console.clone(),
+        echo_sink(&echo)?,
+        (extractor, files),
+    );
     Ok(Running {
         child,
         qmp,
@@ -333,19 +369,31 @@ fn echo_sink(echo: &Echo) -> Result<Sink, String> {
     })
 }
 
-/// A thread that collects QEMU's console into `console`, echoing it to `sink`.
+/// A thread that collects QEMU's console into `console`, echoing it to
+/// `sink`, the files the guest sends taken out by the extractor (and
+/// written; a line for each goes to `files` and is printed).
 fn read_console(
     child: &mut Child,
     console: Arc<Mutex<Vec<u8>>>,
     mut sink: Sink,
+    (mut extractor, files): (Extractor, Arc<Mutex<Vec<String>>>),
 ) -> std::thread::JoinHandle<()> {
     let mut stdout = child.stdout.take().expect("stdout is piped");
     std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buf) {
+        let mut raw = [0u8; 65536];
+        let report = |extractor: &mut Extractor| {
+            for line in extractor.report.drain(..) {
+                println!("{line}");
+                files.lock().expect("files lock").push(line);
+            }
+        };
+        while let Ok(n) = stdout.read(&mut raw) {
             if n == 0 {
                 break;
             }
+            let buf = extractor.feed(&raw[..n]);
+            report(&mut extractor);
+            let n = buf.len();
             match &mut sink {
                 Sink::None => {}
                 Sink::Stdout => {
@@ -363,6 +411,8 @@ fn read_console(
                 .expect("console lock")
                 .extend_from_slice(&buf[..n]);
         }
+        extractor.finish();
+        report(&mut extractor);
     })
 }
 

@@ -15,7 +15,7 @@
 
 use crate::console::{self, Ending};
 use crate::results::{Case, Report, Suite};
-use crate::{Arch, Options, cargo, check_e2e, debugger, guest_dump, provision, qemu};
+use crate::{Arch, Options, cargo, check_e2e, crash, debugger, guest_dump, provision, qemu};
 
 /// `cargo xtask test`.
 pub fn run(options: &Options) -> Result<(), String> {
@@ -44,6 +44,10 @@ pub fn run(options: &Options) -> Result<(), String> {
             }
             if selected(options, "check") {
                 report.suites.push(check_e2e::run(arch, options)?);
+            }
+            // The crash path end to end: dumps judged by stock tools.
+            if guest_dump::selected(options.filter.as_deref()) {
+                report.suites.push(crash::e2e(arch, options)?);
             }
             // Kernel panics and hangs: markup, marker, whole-machine cores.
             if guest_dump::selected(options.filter.as_deref()) {
@@ -103,6 +107,7 @@ fn guest_suites(arch: Arch, options: &Options) -> Result<Vec<Suite>, String> {
         extra: &[],
         gdb: None,
         link: qemu::Link::Null,
+        crashes: options.crash_dir.as_deref(),
     };
     let outcome = qemu::run(&spec, options.timeout, options.verbose)?;
     let report = qemu::TestReport::parse(&outcome.console);

@@ -12,6 +12,10 @@
 //! and last `init: guest clock NS` (under `-icount shift=0`, guest
 //! instructions since reset); it exits 0 only when the program did.
 //!
+//! With `crash PROGRAM [ARGS]` it runs a program meant to crash (the
+//! crash service's end-to-end tests) and exits 0 if it died of an
+//! exception. In every mode the crash service starts first.
+//!
 //! With no argument (`cargo xtask run`) it starts the debugger agent on the
 //! debug link, watching a job `apps`, and then the `demo` program in that
 //! job: the agent catches it from its first instruction and stops it where
@@ -57,13 +61,29 @@ fn main(args: spinel_rt::StartArgs) -> i64 {
     let image = BootImage::new(image);
     let link = startup.take_typed::<Resource>(TAG_DEBUG_LINK);
     let words: Vec<String> = startup.words().map(String::from).collect();
-    match words.first().map(String::as_str) {
+    let mode = words.first().map(String::as_str);
+    if mode == Some("bench") {
+        // Under `-icount shift=0` the clock counts guest instructions
+        // since reset: this is the cost of booting to init (before the
+        // crash service starts, so the figure stays comparable).
+        println!("bench boot_to_init {} (1)", zx::clock_get_monotonic());
+    }
+    // The crash service first, in every mode: it must hold the root job's
+    // exception channel before anything can crash. The suites crash on
+    // purpose by the hundred: there it only names each crash (`quiet`).
+    let crash_args = if mode == Some("test") { "quiet" } else { "" };
+    let _crash_service = match start_crash_service(&job, &image, crash_args) {
+        Ok(service) => service,
+        Err(status) => {
+            println!("init: cannot start the crash service: {status:?}");
+            return 1;
+        }
+    };
+    match mode {
         Some("test") => run_suites(&job, &image, words.get(1).map(String::as_str)),
         Some("run-program") => run_user_program(&job, &image, &words[1..]),
+        Some("crash") => run_crash(&job, &image, &words[1..]),
         Some("bench") => {
-            // Under `-icount shift=0` the clock counts guest instructions
-            // since reset: this is the cost of booting to init.
-            println!("bench boot_to_init {} (1)", zx::clock_get_monotonic());
             let only = words.get(1).map(String::as_str);
             let mut code = 0;
             if only != Some("debugger") {
@@ -86,6 +106,69 @@ fn main(args: spinel_rt::StartArgs) -> i64 {
             code
         }
         _ => run_demo(&job, &image, link),
+    }
+}
+
+/// Guest time the crash service may take to hold the root job's channel.
+const CRASH_SERVICE_READY_NS: i64 = 30_000_000_000;
+/// Guest time a crashing program and its dump may take.
+const CRASH_TIMEOUT_NS: i64 = 300_000_000_000;
+
+/// Start the crash service (`services/crash-service`) in a job of its own
+/// with the root job, and wait until it holds the root job's exception
+/// channel. The returned job keeps it alive.
+fn start_crash_service(root: &Job, image: &BootImage, args: &str) -> Result<Job, Status> {
+    let service_job = root.create_child()?;
+    let _ = service_job.set_name(b"crash-service");
+    let ready = Event::create()?;
+    let handles = vec![(
+        TAG_USER,
+        ready.duplicate(Rights::SAME_RIGHTS)?.into_handle(),
+    )];
+    let inherit = Inherit {
+        job: Some(root),
+        boot_image: Some(image),
+        handles,
+    };
+    launch::launch(&service_job, image, "crash-service", args, inherit)?;
+    ready.wait_one(
+        Signals::USER_SIGNAL_0,
+        zx::deadline_after(CRASH_SERVICE_READY_NS),
+    )?;
+    Ok(service_job)
+}
+
+/// `crash PROGRAM [ARGS]`: run a program that is meant to crash, with no
+/// debugger (the crash service dumps it), and wait for it to die. Exits 0
+/// when it died of an exception (-1028): its dump was sent by then, since
+/// the crash service lets it die only after.
+fn run_crash(root: &Job, image: &BootImage, words: &[String]) -> i64 {
+    let Some(program) = words.first() else {
+        println!("init: crash needs a program name");
+        return 1;
+    };
+    let args = words[1..].join(" ");
+    println!("init: running {program} {args} for the crash service");
+    match run_program(
+        root,
+        image,
+        program,
+        &args,
+        Vec::new(),
+        Some(CRASH_TIMEOUT_NS),
+    ) {
+        Ok(code) => {
+            println!("init: {program} exited with {code}");
+            if code == spinel_rt::zx::abi::object::TASK_RETCODE_EXCEPTION_KILL {
+                0
+            } else {
+                1
+            }
+        }
+        Err(status) => {
+            println!("init: {program} could not run: {status:?}");
+            1
+        }
     }
 }
 

@@ -25,6 +25,8 @@
 
 #[allow(unsafe_code)] // reason: the fault-triggering instructions
 pub mod arch;
+#[allow(unsafe_code)] // reason: the crash routines with markers
+pub mod crash;
 #[allow(unsafe_code)] // reason: the syscall instruction itself
 pub mod raw;
 

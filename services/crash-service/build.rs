@@ -1,0 +1,3 @@
+fn main() {
+    spinel_build::user_program()
+}
