@@ -15,7 +15,7 @@
 //! until a crash (it sleeps on the channel); it allocates per crash, in
 //! bounded pieces, and frees everything before the next one; no `unsafe`.
 //!
-//! `crash-service quiet` (the test suites' mode, where processes crash on
+//! `crash-service quiet` (unused by init; for crashes by the thousand,
 //! purpose by the hundred): one console line per crash, no files.
 #![no_std]
 #![no_main]
