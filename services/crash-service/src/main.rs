@@ -15,8 +15,8 @@
 //! until a crash (it sleeps on the channel); it allocates per crash, in
 //! bounded pieces, and frees everything before the next one; no `unsafe`.
 //!
-//! `crash-service quiet` (the test suites' mode, where processes crash on
-//! purpose by the hundred): one console line per crash, no files.
+//! `crash-service quiet` (unused by init; for crashes by the thousand):
+//! one console line per crash, no files.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
