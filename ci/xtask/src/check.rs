@@ -9,7 +9,7 @@
 //!   directory, `target/check` (the sysroot is compiled once for every
 //!   program). The only file written next to it is a `Cargo.lock` seeded
 //!   from Spinel's when it has none (the same dependency versions).
-//! - **Its own kernel**: the boot image (init, `debug-agent`, the program)
+//! - **Its own kernel**: the boot image (init, `crash-service`, `debug-agent`, the program)
 //!   is embedded in a kernel built for it; image and kernel are kept in
 //!   `target/check/<target>/<profile>/boot/<program>/` (the crash
 //!   service's cores will go to `target/check/<target>/<profile>/crashes/`,
@@ -40,7 +40,7 @@ const ICOUNT: [&str; 6] = [
 ];
 
 /// Names of the boot image that are Spinel's own.
-const RESERVED: [&str; 2] = ["init", "debug-agent"];
+const RESERVED: [&str; 3] = ["init", "crash-service", "debug-agent"];
 
 /// A program built for one architecture.
 struct Built {
@@ -431,7 +431,7 @@ fn check_program(arch: Arch, name: &str, elf: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Pack init, the debugger agent and the program into a boot image and
+/// Pack init, the crash service, the debugger agent and the program into a boot image and
 /// build the kernel that carries it; the kernel's path (a copy kept with
 /// the image, for the crash service's cores to be read against later).
 fn kernel_for(arch: Arch, built: &Built, release: bool) -> Result<PathBuf, String> {
