@@ -6,8 +6,9 @@
 
 use crate::{Arch, Options, cargo, provision, qemu};
 
-/// Flags that make guest time count instructions, identically run to run.
-const ICOUNT: [&str; 8] = [
+/// Flags that make guest time count instructions, identically run to run
+/// (the benchmarks and `check`).
+pub const ICOUNT: [&str; 8] = [
     "-icount",
     "shift=0,sleep=off",
     "-seed",

@@ -25,19 +25,9 @@
 
 use crate::console::{self, Ending};
 use crate::results::{Case, Crash, Report, Status, Suite};
-use crate::{Arch, Options, cargo, provision, qemu};
+use crate::{Arch, Options, bench, cargo, provision, qemu};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// Flags that make a guest deterministic: guest time counts instructions.
-const ICOUNT: [&str; 6] = [
-    "-icount",
-    "shift=0,sleep=off",
-    "-seed",
-    "1",
-    "-rtc",
-    "base=2024-01-01T00:00:00,clock=vm",
-];
 
 /// Names of the boot image that are Spinel's own.
 const RESERVED: [&str; 3] = ["init", "crash-service", "debug-agent"];
@@ -134,7 +124,7 @@ fn check_arch(arch: Arch, dir: &Path, options: &Options) -> Result<Suite, String
         arch,
         kernel: &kernel,
         cmdline: &cmdline,
-        extra: &ICOUNT.map(String::from),
+        extra: &bench::ICOUNT.map(String::from),
         gdb: None,
         link: qemu::Link::Null,
         crashes: Some(&crash_dir),
@@ -179,8 +169,6 @@ fn boot(spec: &qemu::Guest<'_>, program: &str, options: &Options) -> Result<Boot
         _ => Ending::PoweredOff,
     };
     if ending != Ending::PoweredOff {
-        // Hook for the crash issue: the whole-machine core of a hung guest
-        // is taken here, before QEMU is killed, and listed in `crashes`.
         println!(
             "{}: {program} hung; killed after {} s",
             spec.arch.name(),
@@ -195,8 +183,14 @@ fn boot(spec: &qemu::Guest<'_>, program: &str, options: &Options) -> Result<Boot
             case.console_tail = describe;
         }
     }
+    let mut crashes = crashes(&outcome.files, &cases);
+    // A hung guest (or a kernel panic): `qemu::run` took a whole-machine
+    // core before it killed QEMU.
+    if let Some(dump) = &outcome.dump {
+        crashes.push(machine_core(spec.kernel, dump));
+    }
     Ok(Boot {
-        crashes: crashes(&outcome.files, &cases),
+        crashes,
         run,
         cases,
         seconds: outcome.elapsed.as_secs_f64(),
@@ -234,6 +228,27 @@ fn crashes(files: &[String], cases: &[Case]) -> Vec<Crash> {
             }
         })
         .collect()
+}
+
+/// The whole-machine core of a guest that hung or whose kernel panicked,
+/// as a crash of no test: where it is and how to open it.
+fn machine_core(kernel: &Path, dump: &Result<crate::guest_dump::Dump, String>) -> Crash {
+    match dump {
+        Ok(dump) => Crash {
+            test: None,
+            report: format!(
+                "the whole machine, saved when the guest was stopped; open it with:\n  gdb-multiarch {} {}",
+                kernel.display(),
+                dump.core.display()
+            ),
+            core: Some(dump.core.clone()),
+        },
+        Err(error) => Crash {
+            test: None,
+            report: format!("no whole-machine core: {error}"),
+            core: None,
+        },
+    }
 }
 
 /// The `deterministic` case: every run agrees with the first, to the

@@ -358,6 +358,17 @@ fn hang(context: &Context) -> Result<(), String> {
             ran.last_stdout()
         ));
     }
+    // The hung guest's whole-machine core, listed with its gdb command.
+    let core = ran
+        .stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("core: "))
+        .ok_or_else(|| format!("no whole-machine core listed:\n{}", ran.stdout))?;
+    if !Path::new(core).is_file() || !ran.stdout.contains("gdb-multiarch ") {
+        return Err(format!(
+            "the hang's core {core} is missing or has no gdb command"
+        ));
+    }
     Ok(())
 }
 
