@@ -14,9 +14,6 @@
 //! may fail, and the dump goes on without that piece); it costs nothing
 //! until a crash (it sleeps on the channel); it allocates per crash, in
 //! bounded pieces, and frees everything before the next one; no `unsafe`.
-//!
-//! `crash-service quiet` (unused by init; for crashes by the thousand):
-//! one console line per crash, no files.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -79,7 +76,6 @@ impl dump::Programs for BootPrograms {
 
 fn main(args: spinel_rt::StartArgs) -> i64 {
     let mut startup = Startup::from_start(args.bootstrap);
-    let quiet = startup.words().next() == Some("quiet");
     let (Some(job), Some(image), Some(vmar)) = (
         startup.take_typed::<Job>(TAG_JOB),
         startup.take_typed::<Vmo>(TAG_BOOT_IMAGE),
@@ -111,13 +107,7 @@ fn main(args: spinel_rt::StartArgs) -> i64 {
     loop {
         match channel.wait_exception(zx::TIME_INFINITE) {
             Ok((info, exception)) => {
-                handle(
-                    &exception,
-                    info.exception_type,
-                    quiet,
-                    &mut programs,
-                    &mut next_id,
-                );
+                handle(&exception, info.exception_type, &mut programs, &mut next_id);
                 // Closing it unhandled passes it on (TRY_NEXT).
                 drop(exception);
             }
@@ -132,19 +122,10 @@ fn main(args: spinel_rt::StartArgs) -> i64 {
 fn handle(
     exception: &Exception,
     exception_type: u32,
-    quiet: bool,
     programs: &mut BootPrograms,
     next_id: &mut u64,
 ) {
     if zx::abi::exception::is_synthetic(exception_type) {
-        return;
-    }
-    if quiet {
-        let process = exception.process().map(|p| name_of(&p)).unwrap_or_default();
-        println!(
-            "crash-service: {process} crashed: {} (not dumped: quiet mode)",
-            spinel_debug_protocol::exception_name(exception_type)
-        );
         return;
     }
     dump::dump(exception, programs, next_id);

@@ -71,7 +71,7 @@ fn main(args: spinel_rt::StartArgs) -> i64 {
     // The crash service first, in every mode: it must hold the root job's
     // exception channel before anything can crash. It dumps the suites'
     // deliberate crashes too (about 16 small dumps on x86_64: +5 s).
-    let _crash_service = match start_crash_service(&job, &image, "") {
+    let _crash_service = match start_crash_service(&job, &image) {
         Ok(service) => service,
         Err(status) => {
             println!("init: cannot start the crash service: {status:?}");
@@ -116,7 +116,7 @@ const CRASH_TIMEOUT_NS: i64 = 300_000_000_000;
 /// Start the crash service (`services/crash-service`) in a job of its own
 /// with the root job, and wait until it holds the root job's exception
 /// channel. The returned job keeps it alive.
-fn start_crash_service(root: &Job, image: &BootImage, args: &str) -> Result<Job, Status> {
+fn start_crash_service(root: &Job, image: &BootImage) -> Result<Job, Status> {
     let service_job = root.create_child()?;
     let _ = service_job.set_name(b"crash-service");
     let ready = Event::create()?;
@@ -129,7 +129,7 @@ fn start_crash_service(root: &Job, image: &BootImage, args: &str) -> Result<Job,
         boot_image: Some(image),
         handles,
     };
-    launch::launch(&service_job, image, "crash-service", args, inherit)?;
+    launch::launch(&service_job, image, "crash-service", "", inherit)?;
     ready.wait_one(
         Signals::USER_SIGNAL_0,
         zx::deadline_after(CRASH_SERVICE_READY_NS),
