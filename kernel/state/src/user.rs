@@ -434,12 +434,7 @@ impl UserInSlice<u8> {
     /// is `INVALID_ARGS`).
     #[inline]
     pub fn part(self, skip: usize, len: usize) -> Result<Self, Status> {
-        let address = self
-            .start
-            .address
-            .checked_add(skip as u64)
-            .ok_or(Status::INVALID_ARGS)?;
-        Ok(UserInPtr::from_register(address).slice(len))
+        Ok(UserInPtr::from_register(skipped(self.start.address, skip)?).slice(len))
     }
 }
 
@@ -500,12 +495,7 @@ impl UserOutSlice<u8> {
     /// is `INVALID_ARGS`).
     #[inline]
     pub fn part(self, skip: usize, len: usize) -> Result<Self, Status> {
-        let address = self
-            .start
-            .address
-            .checked_add(skip as u64)
-            .ok_or(Status::INVALID_ARGS)?;
-        Ok(UserOutPtr::from_register(address).slice(len))
+        Ok(UserOutPtr::from_register(skipped(self.start.address, skip)?).slice(len))
     }
 }
 
@@ -560,4 +550,10 @@ impl<A: AddressSpace> spinel_object::ProcessMemory for Memories<'_, A> {
             Ok(done)
         }
     }
+}
+
+/// `address + skip`, or `INVALID_ARGS` past the top of memory.
+#[inline]
+fn skipped(address: u64, skip: usize) -> Result<u64, Status> {
+    address.checked_add(skip as u64).ok_or(Status::INVALID_ARGS)
 }
